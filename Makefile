@@ -1,0 +1,55 @@
+# Two commands: `make lab` to study, `make test` to check everything.
+# Both bootstrap the same .venv from pyproject.toml (the one source of dependencies).
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+JOBS   ?= 2
+
+.PHONY: lab test unit nbval browser notebooks bench lint clean help
+
+help:
+	@echo "make lab        install into .venv (first time only) and open JupyterLab on the course"
+	@echo "make test       install the same way and run every test, notebooks included (nbval strict)"
+	@echo "make notebooks  re-execute every notebook in place (refresh stored outputs)"
+	@echo "make bench      run the speed/result benchmarks under bench/"
+	@echo "make lint       ruff over seqlib, tests and bench"
+	@echo "make clean      remove .venv and caches"
+
+# The stamp is rebuilt only when pyproject.toml changes, so a second run installs nothing.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found. Install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade pip
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[lab,test]'
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	@echo "Opening JupyterLab on http://127.0.0.1:$(PORT)/ (the URL with the token is printed below)"
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+		--ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,) \
+		--LabApp.default_url=/lab/tree/00_welcome.ipynb
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+
+notebooks: $(STAMP)
+	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
+
+bench: $(STAMP)
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check seqlib tests bench tools
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,18 @@
+"""seqlib: from-scratch sequence models for the seqlib course.
+
+Every model here is written from tensor operations, mirrors its ``torch.nn`` counterpart's
+constructor and call, and can be built from one with ``from_torch``.  Internals (gate activations,
+attention scores and weights) are *returned* as named results when asked for, never stashed.
+"""
+
+from seqlib._determinism import seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = ["seed_everything", "__version__"]
+
+# --- recurrent core (seqlib.recurrent) --------------------------------------------------------
+# (filled in by the recurrent-core work: from seqlib.recurrent import RNNCell, ...)
+
+# --- attention and Transformer core (seqlib.attention, seqlib.transformer) ----------------------
+# (filled in by the attention work)
