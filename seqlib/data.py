@@ -389,7 +389,8 @@ def load_sunspots_monthly(path: str | Path | None = None, *, verify: bool = True
         if rows and year != rows[-1][1] + 1:
             raise DataFileError(path, "malformed", f"year {year} does not follow {rows[-1][1]}", lineno)
         if len(cells) > 13:
-            raise DataFileError(path, "malformed", f"expected at most 12 monthly values, found {len(cells) - 1}", lineno)
+            detail = f"expected at most 12 monthly values, found {len(cells) - 1}"
+            raise DataFileError(path, "malformed", detail, lineno)
         if rows and len(rows[-1][2]) != 12:
             prev_line = rows[-1][0]
             raise DataFileError(
