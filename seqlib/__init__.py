@@ -12,7 +12,9 @@ __version__ = "0.1.0"
 __all__ = ["seed_everything", "__version__"]
 
 # --- recurrent core (seqlib.recurrent) --------------------------------------------------------
-# (filled in by the recurrent-core work: from seqlib.recurrent import RNNCell, ...)
+from seqlib.recurrent import GRU, LSTM, RNN, GRUCell, GRUTrace, LSTMCell, LSTMTrace, RNNCell, RNNTrace  # noqa: E402
+
+__all__ += ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "RNNTrace", "LSTMTrace", "GRUTrace"]
 
 # --- attention and Transformer core (seqlib.attention, seqlib.transformer) ----------------------
 # (filled in by the attention work)
