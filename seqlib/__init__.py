@@ -17,4 +17,29 @@ from seqlib.recurrent import GRU, LSTM, RNN, GRUCell, GRUTrace, LSTMCell, LSTMTr
 __all__ += ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "RNNTrace", "LSTMTrace", "GRUTrace"]
 
 # --- attention and Transformer core (seqlib.attention, seqlib.transformer) ----------------------
-# (filled in by the attention work)
+from seqlib.attention import (  # noqa: E402
+    AttentionTrace,
+    MultiheadAttention,
+    MultiheadAttentionTrace,
+    causal_mask,
+    combine_masks,
+    padding_mask,
+    scaled_dot_product_attention,
+)
+from seqlib.positional import PositionalEncoding, sinusoidal_positional_encoding  # noqa: E402
+from seqlib.seq2seq import Seq2SeqTransformer, greedy_decode, train_seq2seq  # noqa: E402
+from seqlib.transformer import (  # noqa: E402
+    LayerNorm,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+
+__all__ += [
+    "AttentionTrace", "MultiheadAttention", "MultiheadAttentionTrace", "causal_mask", "combine_masks",
+    "padding_mask", "scaled_dot_product_attention", "PositionalEncoding", "sinusoidal_positional_encoding",
+    "LayerNorm", "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer", "Seq2SeqTransformer", "greedy_decode", "train_seq2seq",
+]

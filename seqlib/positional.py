@@ -1,0 +1,115 @@
+"""Positional encodings: attention alone is blind to order, so position is added to the input.
+
+Vaswani et al. (2017), section 3.5:
+
+    PE(pos, 2i)   = sin(pos / 10000^(2i / d_model))
+    PE(pos, 2i+1) = cos(pos / 10000^(2i / d_model))
+
+Shape legend: B batch, T sequence length, d ``d_model``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["PositionalEncoding", "sinusoidal_positional_encoding"]
+
+
+def sinusoidal_positional_encoding(
+    max_len: int, d_model: int, *, base: float = 10000.0, dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """The paper's sinusoidal table: sine on even, cosine on odd feature indices.
+
+    Column ``2i`` is ``sin(pos / base^(2i/d_model))`` and column ``2i+1`` the cosine of the same
+    angle, so each sine/cosine pair shares one frequency.  For odd ``d_model`` the last column is a
+    sine without its cosine partner.
+
+    Args:
+        max_len: number of positions (rows), positions 0 .. max_len-1.
+        d_model: features (columns); any positive int, odd allowed.
+        base: the 10000 of the paper.
+        dtype, device: of the result (computed in float64, then cast).
+
+    Returns:
+        ``(max_len, d_model)`` table.
+    """
+    for name, n in (("max_len", max_len), ("d_model", d_model)):
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    position = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)  # (max_len, 1)
+    two_i = torch.arange(0, d_model, 2, dtype=torch.float64)  # (ceil(d/2),)
+    # ω_i = 1 / base^(2i / d_model)
+    frequency = torch.exp(-math.log(base) * two_i / d_model)  # (ceil(d/2),)
+    angle = position * frequency  # (max_len, ceil(d/2))
+    table = torch.empty(max_len, d_model, dtype=torch.float64)
+    # PE(pos, 2i) = sin(pos · ω_i)
+    table[:, 0::2] = torch.sin(angle)
+    # PE(pos, 2i+1) = cos(pos · ω_i)   (one column fewer when d_model is odd)
+    table[:, 1::2] = torch.cos(angle[:, : d_model // 2])
+    return table.to(dtype=dtype, device=device)
+
+
+class PositionalEncoding(nn.Module):
+    """Adds position information to a sequence of embeddings, then applies dropout.
+
+    ``y = dropout(x + P[:T])`` with P the sinusoidal table (a non-persistent buffer, so it is not in
+    the state_dict) or, with ``learned=True``, a trained ``(max_len, d_model)`` parameter
+    ``weight`` (as in BERT/GPT), initialised N(0, 0.02²).
+
+    Args:
+        d_model: features of the input.
+        dropout: dropout after the addition (the paper uses 0.1).
+        max_len: longest sequence supported.
+        learned: learn the table instead of using the fixed sinusoids.
+        batch_first: input is ``(B, T, d)``; else ``(T, B, d)``.
+
+    Shape:
+        input and output ``(B, T, d)`` if ``batch_first`` else ``(T, B, d)``; ``(T, d)`` unbatched.
+    """
+
+    def __init__(
+        self, d_model: int, dropout: float = 0.0, max_len: int = 5000, *, learned: bool = False,
+        batch_first: bool = True, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        table = sinusoidal_positional_encoding(max_len, d_model, dtype=dtype or torch.get_default_dtype(),
+                                               device=device)
+        self.d_model = d_model
+        self.max_len = max_len
+        self.learned = learned
+        self.batch_first = batch_first
+        self.dropout = nn.Dropout(dropout)
+        if learned:
+            self.weight = nn.Parameter(torch.empty_like(table).normal_(0.0, 0.02))
+        else:
+            self.register_buffer("pe", table, persistent=False)
+
+    @property
+    def table(self) -> Tensor:
+        """The ``(max_len, d_model)`` table that is added (sinusoidal or learned)."""
+        return self.weight if self.learned else self.pe
+
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        """``dropout(x + P[offset : offset + T])``.
+
+        Args:
+            x: ``(B, T, d)`` if ``batch_first`` else ``(T, B, d)``; or ``(T, d)``.
+            offset: position of the first element (for a continuation of a sequence).
+        """
+        if x.dim() not in (2, 3) or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must be (B, T, d_model={self.d_model}), (T, B, d_model) or (T, d_model), "
+                             f"got shape {tuple(x.shape)}")
+        seq_dim = 1 if (x.dim() == 3 and self.batch_first) else 0
+        T = x.shape[seq_dim]
+        if offset < 0 or offset + T > self.max_len:
+            raise ValueError(f"positions {offset}..{offset + T - 1} exceed max_len={self.max_len}")
+        positions = self.table[offset : offset + T]  # (T, d)
+        if x.dim() == 3 and not self.batch_first:
+            positions = positions.unsqueeze(1)  # (T, 1, d)
+        return self.dropout(x + positions)
