@@ -445,6 +445,31 @@ class GRUCell(_CellBase):
 StepFn = Callable[[Tensor, tuple[Tensor, ...], Tensor, Tensor | None], NamedTuple]
 
 
+class _RecurrentWeightGrad(torch.autograd.Function):
+    """Identity on ``x_proj`` whose backward also returns the recurrent weight's gradient.
+
+    Backpropagation through time sums the recurrent weight's gradient over the steps:
+    ∂L/∂W_hh = Σ_t δ_t h_{t-1}^T, with δ_t = ∂L/∂(W_ih x_t + b + W_hh h_{t-1}) the gates' gradient.
+    Where the pre-activation is ``x_proj_t + W_hh h_{t-1}`` (RNN, LSTM), δ_t is exactly the gradient
+    that reaches ``x_proj_t``, so the sum is one (G*H, T*B) @ (T*B, H) product once every δ_t is
+    known, instead of T thin (G*H, B) @ (B, H) products that autograd would add up one by one.  The
+    loop uses a detached W_hh; ``h_prev_box`` receives the (T, B, H) states h_{t-1} after the loop.
+    """
+
+    @staticmethod
+    def forward(ctx, x_proj: Tensor, weight_hh: Tensor, h_prev_box: list[Tensor]) -> Tensor:
+        ctx.h_prev_box = h_prev_box
+        return x_proj.view_as(x_proj)
+
+    @staticmethod
+    def backward(ctx, grad_x_proj: Tensor):  # (T, B, G*H): δ_t for every t
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            (h_prev,) = ctx.h_prev_box  # (T, B, H)
+            grad_weight = grad_x_proj.flatten(0, 1).T @ h_prev.flatten(0, 1)  # (G*H, H) = Σ_t δ_t h_{t-1}^T
+        return grad_x_proj, grad_weight, None
+
+
 def _unroll(
     step: StepFn,
     x_proj: Tensor,
@@ -453,6 +478,7 @@ def _unroll(
     bias_hh: Tensor | None,
     reverse: bool,
     keep_trace: bool,
+    one_product_weight_grad: bool,
 ) -> tuple[Tensor, tuple[Tensor, ...], NamedTuple | None]:
     """Runs ``step`` over time for one layer and direction.
 
@@ -463,18 +489,33 @@ def _unroll(
         weight_hh: (G*H, H).   bias_hh: (G*H,) or None.
         reverse: walk t = T-1 ... 0 (the backward direction of a bidirectional layer).
         keep_trace: stack every field of every step (else only h).
+        one_product_weight_grad: compute W_hh's gradient as one product (see
+            :class:`_RecurrentWeightGrad`); only valid when the gates are ``x_proj_t + W_hh h``.
 
     Returns:
         ``(h_all (T, B, H) in input order, final state, trace with (B, T, H) fields or None)``.
     """
-    steps = []
+    h_prev_box: list[Tensor] = []
+    defer = one_product_weight_grad and torch.is_grad_enabled() and weight_hh.requires_grad
+    if defer:
+        x_proj = _RecurrentWeightGrad.apply(x_proj, weight_hh, h_prev_box)
+        weight_hh = weight_hh.detach()
+    # Same matrix, column-major memory: each step's ``h @ weight_hh.T`` then reads a contiguous
+    # (H, G*H) operand, which MKL multiplies ~15% faster.  One copy per call, not per step.
+    weight_hh = weight_hh.T.contiguous().T  # (G*H, H)
+    steps, h_prev = [], []
     inputs = x_proj.unbind(0)  # T x (B, G*H); unbind's backward is one stack, not T scatters
     for x_t in reversed(inputs) if reverse else inputs:
+        h_prev.append(states[0])
         trace = step(x_t, states, weight_hh, bias_hh)
         states = (trace.h, trace.c) if isinstance(trace, LSTMTrace) else (trace.h,)
         steps.append(trace if keep_trace else trace.h)
     if reverse:
         steps.reverse()
+        h_prev.reverse()
+    if defer:
+        with torch.no_grad():
+            h_prev_box.append(torch.stack(h_prev))  # (T, B, H), h_{t-1} of input position t
     if not keep_trace:
         return torch.stack(steps), states, None
     fields = [torch.stack(field) for field in zip(*steps, strict=True)]  # each (T, B, H)
@@ -635,7 +676,14 @@ class _RecurrentBase(nn.Module):
                 x_proj = _input_projection(self.mode, x, weight_ih, bias_ih, bias_hh)  # (T, B, G*H)
                 initial = tuple(state[layer * self.num_directions + direction] for state in states)
                 h_all, final, trace = _unroll(
-                    self._step, x_proj, initial, weight_hh, bias_hh, direction == 1, return_gates
+                    self._step,
+                    x_proj,
+                    initial,
+                    weight_hh,
+                    bias_hh,
+                    reverse=direction == 1,
+                    keep_trace=return_gates,
+                    one_product_weight_grad=self.mode != "GRU",  # GRU's b_hn sits inside r ⊙ (...)
                 )
                 outputs.append(h_all)  # (T, B, H)
                 final_states.append(final)
