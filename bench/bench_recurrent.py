@@ -2,7 +2,9 @@
 
 Both run in one process, interleaved (torch, seqlib, torch, seqlib, ...) so that a load change on a
 shared machine hits both alike; each figure is the median of the repeats, and the ratio is
-seqlib / torch (lower is better; the target is forward+backward <= 1.3 for LSTM and GRU).
+seqlib / torch (lower is better; the target is forward+backward <= 1.3 for LSTM and GRU).  The
+ratio of the fastest repeats ("min ratio") is printed too: on a machine shared with other jobs it
+is the steadier of the two.
 
     .venv/bin/python bench/bench_recurrent.py                 # full run, about 2 minutes
     .venv/bin/python bench/bench_recurrent.py --repeats 5 --modes LSTM --threads 1
@@ -45,8 +47,8 @@ def _median_ms(times: list[float]) -> float:
     return 1e3 * statistics.median(times)
 
 
-def bench(mode: str, size: tuple[int, int, int, int], repeats: int) -> dict[str, tuple[float, float]]:
-    """{"forward" | "fwd+bwd": (torch ms, seqlib ms)} for one mode and size."""
+def bench(mode: str, size: tuple[int, int, int, int], repeats: int) -> dict[str, tuple[float, ...]]:
+    """{"forward" | "fwd+bwd": (torch median ms, seqlib median ms, torch min ms, seqlib min ms)}."""
     B, T, I, H = size
     torch.manual_seed(0)
     reference = getattr(nn, mode)(I, H, batch_first=True)
@@ -63,7 +65,12 @@ def bench(mode: str, size: tuple[int, int, int, int], repeats: int) -> dict[str,
                 run(module, x)
                 times[label].append(time.perf_counter() - start)
                 module.zero_grad(set_to_none=True)
-        results[name] = (_median_ms(times["torch"]), _median_ms(times["seqlib"]))
+        results[name] = (
+            _median_ms(times["torch"]),
+            _median_ms(times["seqlib"]),
+            1e3 * min(times["torch"]),
+            1e3 * min(times["seqlib"]),
+        )
     return results
 
 
@@ -78,14 +85,17 @@ def main() -> None:
         f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.2f}, median of {args.repeats}"
     )
-    print(f"{'mode':5} {'B':>3} {'T':>4} {'I':>3} {'H':>4} | {'pass':8} {'torch ms':>9} {'seqlib ms':>10} {'ratio':>6}")
+    print(
+        f"{'mode':5} {'B':>3} {'T':>4} {'I':>3} {'H':>4} | {'pass':8} {'torch ms':>9} {'seqlib ms':>10} {'ratio':>6}"
+        f" | {'min ratio':>9}"
+    )
     for mode in args.modes:
         for size in SIZES:
-            for name, (torch_ms, seqlib_ms) in bench(mode, size, args.repeats).items():
+            for name, (torch_ms, seqlib_ms, torch_min, seqlib_min) in bench(mode, size, args.repeats).items():
                 B, T, I, H = size
                 print(
                     f"{mode:5} {B:3d} {T:4d} {I:3d} {H:4d} | {name:8} {torch_ms:9.1f} {seqlib_ms:10.1f} "
-                    f"{seqlib_ms / torch_ms:6.2f}",
+                    f"{seqlib_ms / torch_ms:6.2f} | {seqlib_min / torch_min:9.2f}",
                     flush=True,
                 )
     print(f"load average after {os.getloadavg()[0]:.2f}")

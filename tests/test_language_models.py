@@ -1,0 +1,196 @@
+"""The recurrent language model, sampling, and the training loop."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from seqlib.data import Vocab
+from seqlib.language_models import RNNLanguageModel, detach_state, make_language_model, sample
+from seqlib.train import (
+    TrainRecord,
+    cosine_lr,
+    evaluate_perplexity,
+    print_progress,
+    train_language_model,
+)
+
+TEXT = "the quick brown fox jumps over the lazy dog " * 40
+
+
+@pytest.fixture(scope="module")
+def data():
+    vocab = Vocab(list(TEXT))
+    corpus = torch.tensor(vocab[list(TEXT)], dtype=torch.long)
+    return corpus, vocab
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("backend", ["seqlib", "torch"])
+def test_language_model_shapes_and_carried_state(kind, backend):
+    model = make_language_model(kind, 11, 8, embedding_dim=5, num_layers=2, backend=backend)
+    tokens = torch.randint(11, (3, 7))
+    logits, state = model(tokens)
+    assert logits.shape == (3, 7, 11)
+    h = state[0] if kind == "lstm" else state
+    assert h.shape == (2, 3, 8)
+    whole, _ = model(tokens)
+    first, carried = model(tokens[:, :4])
+    rest, _ = model(tokens[:, 4:], carried)  # state carried: same as one pass
+    torch.testing.assert_close(torch.cat([first, rest], dim=1), whole, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_seqlib_model_equals_torch_model_with_the_same_weights(kind):
+    torch.manual_seed(0)
+    mine = make_language_model(kind, 9, 6, backend="seqlib")
+    reference = make_language_model(kind, 9, 6, backend="torch")
+    reference.load_state_dict(mine.state_dict())
+    tokens = torch.randint(9, (2, 5))
+    torch.testing.assert_close(mine(tokens)[0], reference(tokens)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_model_accepts_time_major_recurrent_module():
+    from seqlib import GRU
+
+    model = RNNLanguageModel(10, GRU(4, 6))  # batch_first=False
+    logits, state = model(torch.randint(10, (3, 5)))
+    assert logits.shape == (3, 5, 10) and state.shape == (1, 3, 6)
+
+
+def test_model_rejects_bad_tokens_and_bidirectional():
+    model = make_language_model("gru", 10, 4)
+    with pytest.raises(TypeError, match="int64"):
+        model(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="bidirectional"):
+        RNNLanguageModel(10, nn.GRU(4, 4, bidirectional=True))
+
+
+def test_detach_state_keeps_values_and_cuts_graph():
+    h = torch.ones(2, requires_grad=True) * 2
+    for state in [h, (h, h + 1)]:
+        detached = detach_state(state)
+        for got, want in zip(
+            detached if isinstance(detached, tuple) else (detached,),
+            state if isinstance(state, tuple) else (state,),
+            strict=True,
+        ):
+            assert torch.equal(got, want) and not got.requires_grad
+    assert detach_state(None) is None
+
+
+def test_greedy_sampling_is_deterministic_and_extends_the_prefix(data):
+    _, vocab = data
+    torch.manual_seed(1)
+    model = make_language_model("lstm", len(vocab), 8)
+    first = sample(model, vocab, "the ", 20, temperature=0)
+    assert first.startswith("the ") and len(first) == 24
+    assert sample(model, vocab, "the ", 20, temperature=0) == first
+
+
+def test_temperature_sampling_is_reproducible_with_a_generator(data):
+    _, vocab = data
+    torch.manual_seed(2)
+    model = make_language_model("gru", len(vocab), 8)
+    one = sample(model, vocab, "fox", 30, temperature=1.5, generator=torch.Generator().manual_seed(0))
+    two = sample(model, vocab, "fox", 30, temperature=1.5, generator=torch.Generator().manual_seed(0))
+    assert one == two and len(one) == 33
+    assert model.training  # restored
+
+
+def test_sampling_word_tokens_returns_a_list():
+    vocab = Vocab("a b c a b c".split())
+    model = make_language_model("rnn", len(vocab), 4)
+    out = sample(model, vocab, ["a", "b"], 3, temperature=0)
+    assert isinstance(out, list) and out[:2] == ["a", "b"] and len(out) == 5
+
+
+@pytest.mark.parametrize(
+    "kwargs,fragment",
+    [(dict(num_chars=-1), "num_chars"), (dict(temperature=-0.5), "temperature"), (dict(prefix=""), "prefix")],
+)
+def test_sampling_rejects_bad_arguments(data, kwargs, fragment):
+    _, vocab = data
+    model = make_language_model("rnn", len(vocab), 4)
+    arguments = dict(prefix="the", num_chars=3) | kwargs
+    with pytest.raises(ValueError, match=fragment):
+        sample(model, vocab, **arguments)
+
+
+def test_uniform_model_has_perplexity_equal_to_vocabulary_size(data):
+    corpus, vocab = data
+    model = make_language_model("rnn", len(vocab), 4)
+    nn.init.zeros_(model.head.weight)
+    nn.init.zeros_(model.head.bias)
+    assert evaluate_perplexity(model, corpus, batch_size=4, num_steps=10) == pytest.approx(len(vocab))
+
+
+def _train(data, **kwargs):
+    corpus, vocab = data
+    torch.manual_seed(0)
+    model = make_language_model("lstm", len(vocab), 32)
+    train, val = corpus[:1500], corpus[1500:]
+    arguments = dict(batch_size=8, num_steps=10, lr=2e-2, max_steps=40, eval_every=20)
+    result = train_language_model(model, train, val, **(arguments | kwargs), generator=torch.Generator().manual_seed(0))
+    return model, result
+
+
+def test_training_lowers_perplexity_and_is_deterministic_with_a_step_budget(data):
+    _, first = _train(data)
+    _, second = _train(data)
+    assert first.steps == 40 and first.stopped_by == "max_steps"
+    assert [r.step for r in first.history] == [20, 40]
+    assert first.val_perplexity < 4.0  # a repetitive text: far below the 27-token vocabulary
+    strip = [(r.step, r.epoch, r.train_perplexity, r.val_perplexity, r.lr) for r in first.history]
+    assert strip == [(r.step, r.epoch, r.train_perplexity, r.val_perplexity, r.lr) for r in second.history]
+    assert first.tokens == 40 * 8 * 10
+
+
+def test_progress_callback_gets_every_record_and_printing_has_no_time(data, capsys):
+    seen: list[TrainRecord] = []
+    _, result = _train(data, progress=seen.append)
+    assert seen == result.history
+    print_progress(seen[0])
+    line = capsys.readouterr().out
+    assert "step     20" in line and "val ppl" in line and "s" not in line.replace("step", "").replace("ppl", "")
+
+
+def test_epoch_budget_and_evaluation_at_epoch_ends(data):
+    _, result = _train(data, max_steps=None, max_epochs=2, eval_every=None)
+    assert result.stopped_by == "max_epochs" and result.epochs == 2
+    assert [r.epoch for r in result.history] == [1, 2]
+
+
+def test_time_budget_stops_training(data):
+    _, result = _train(data, max_steps=None, time_budget_s=0.3, eval_every=None)
+    assert result.stopped_by == "time_budget_s" and 0.3 <= result.seconds < 5
+
+
+def test_cosine_schedule_decays_to_the_final_fraction(data):
+    _, result = _train(data, lr_schedule="cosine", final_lr_fraction=0.1, eval_every=10)
+    lrs = [r.lr for r in result.history]
+    assert lrs == sorted(lrs, reverse=True)
+    assert cosine_lr(1.0, 0.0, 0.1) == 1.0 and cosine_lr(1.0, 1.0, 0.1) == pytest.approx(0.1)
+    assert cosine_lr(1.0, 0.5, 0.0) == pytest.approx(0.5)
+
+
+def test_training_needs_a_budget(data):
+    with pytest.raises(ValueError, match="budget"):
+        _train(data, max_steps=None)
+
+
+def test_perplexity_is_exp_of_mean_cross_entropy(data):
+    corpus, vocab = data
+    torch.manual_seed(3)
+    model = make_language_model("gru", len(vocab), 8).eval()
+    streams, steps = 4, 10
+    length = (len(corpus) - 1) // streams
+    inputs = corpus[: streams * length].reshape(streams, length)
+    targets = corpus[1 : streams * length + 1].reshape(streams, length)
+    with torch.no_grad():
+        logits, _ = model(inputs)
+    loss = nn.functional.cross_entropy(logits.reshape(-1, len(vocab)), targets.reshape(-1))
+    assert evaluate_perplexity(model, corpus, streams, steps) == pytest.approx(math.exp(loss.item()), rel=1e-5)
