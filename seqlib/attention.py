@@ -370,9 +370,10 @@ class MultiheadAttention(nn.Module):
         T = query.shape[1] if self.batch_first else query.shape[0]
 
         # q = x W^Q, k = x W^K, v = x W^V, each split into h heads of d_head features
-        q = self._split_heads(self.q_proj(query))  # (B, heads, T, d_head)
-        k = self._split_heads(self.k_proj(key))  # (B, heads, S, d_head)
-        v = self._split_heads(self.v_proj(value))  # (B, heads, S, d_head)
+        q, k, v = self._project(query, key, value)
+        q = self._split_heads(q)  # (B, heads, T, d_head)
+        k = self._split_heads(k)  # (B, heads, S, d_head)
+        v = self._split_heads(v)  # (B, heads, S, d_head)
 
         if attn_mask is None and is_causal:
             attn_mask = causal_mask(T, device=query.device)  # (T, S)
@@ -398,6 +399,21 @@ class MultiheadAttention(nn.Module):
         if not batched:
             trace = MultiheadAttentionTrace(*(t.squeeze(0) for t in trace))
         return output, weights, trace
+
+    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``q_proj(query), k_proj(key), v_proj(value)``, each ``(B, T, E)`` or ``(T, B, E)``.
+
+        In self-attention (one tensor passed three times) the three products share their input, so
+        they run as one matmul with the weights stacked ``[W^Q; W^K; W^V]`` (torch stores them
+        packed for this reason): one large product is faster than three small ones.
+        """
+        if not (query is key is value) or self.kdim != self.embed_dim or self.vdim != self.embed_dim:
+            return self.q_proj(query), self.k_proj(key), self.v_proj(value)
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        weight = torch.cat([p.weight for p in projections])  # (3E, E)
+        bias = None if self.q_proj.bias is None else torch.cat([p.bias for p in projections])  # (3E,)
+        q, k, v = F.linear(query, weight, bias).chunk(3, dim=-1)  # views of one (..., 3E) result
+        return q, k, v
 
     def _split_heads(self, x: Tensor) -> Tensor:
         """``(B, T, E)`` or ``(T, B, E)`` -> ``(B, heads, T, d_head)`` (a view, no copy)."""
@@ -498,14 +514,15 @@ def state_dict_to_torch(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 # --- validation (kept away from the math) ---------------------------------------------------------
 
 
-def _check_mask(name: str, mask: Tensor | None, expected: tuple[int, ...], hint: str) -> None:
+def _check_mask(name: str, mask: Tensor | None, expected: tuple[int, ...] | None, hint: str = "") -> None:
+    """A mask is None or a bool/float Tensor, of shape ``expected`` unless that is None."""
     if mask is None:
         return
     if not isinstance(mask, Tensor):
         raise ValueError(f"{name} must be a Tensor or None, got {type(mask).__name__}")
     if mask.dtype != torch.bool and not mask.dtype.is_floating_point:
         raise ValueError(f"{name} must be bool (True = may not attend) or floating (added), got {mask.dtype}")
-    if tuple(mask.shape) != expected:
+    if expected is not None and tuple(mask.shape) != expected:
         raise ValueError(f"{name} must have shape {hint} = {expected}, got {tuple(mask.shape)}")
 
 
@@ -529,7 +546,7 @@ def _check_attention_inputs(
         raise ValueError(f"v must have as many positions as k (S = {k.shape[-2]}), got {v.shape[-2]}")
     scores_shape = (*q.shape[:-1], k.shape[-2])
     if attn_mask is not None:
-        _check_mask("attn_mask", attn_mask, tuple(attn_mask.shape), "")
+        _check_mask("attn_mask", attn_mask, None)
         try:
             broadcast = torch.broadcast_shapes(attn_mask.shape, scores_shape)
         except RuntimeError:

@@ -107,6 +107,9 @@ class Seq2SeqTransformer(nn.Module):
     ) -> Tensor | tuple[Tensor, TransformerTrace]:
         """Logits for every target position at once (teacher forcing).
 
+        Masks are built here, in torch.nn's convention (bool True = may not attend): a causal
+        ``(T, T)`` mask on the target and key padding masks where the ids equal ``pad_id``.
+
         Args:
             src: ``(B, S)`` source token ids, padded with ``pad_id``.
             tgt: ``(B, T)`` decoder input ids (``BOS y1 ..``), padded with ``pad_id``.
@@ -128,7 +131,10 @@ class Seq2SeqTransformer(nn.Module):
         return self.output_projection(out), trace
 
     def encode(self, src: Tensor) -> tuple[Tensor, Tensor]:
-        """Run the encoder once: ``(memory (B, S, d), src_padding (B, S))``."""
+        """Run the encoder once: ``(memory (B, S, d), src_padding (B, S))``.
+
+        ``src_padding`` is the key padding mask (bool, True = padding, may not attend).
+        """
         _check_tokens(src, src)
         src_padding = src == self.pad_id
         return self.transformer.encoder(self.embed_source(src), src_key_padding_mask=src_padding), src_padding
@@ -136,7 +142,11 @@ class Seq2SeqTransformer(nn.Module):
     def decode(
         self, tgt: Tensor, memory: Tensor, src_padding: Tensor, *, return_trace: bool = False,
     ) -> Tensor | tuple[Tensor, DecoderTrace]:
-        """Decoder and output projection on a target prefix: ``(B, T)`` ids -> ``(B, T, V)`` logits."""
+        """Decoder and output projection on a target prefix: ``(B, T)`` ids -> ``(B, T, V)`` logits.
+
+        The decoder gets a causal mask and the target's padding mask (bool, True = may not attend);
+        ``src_padding`` ``(B, S)`` from :meth:`encode` masks padded memory keys.
+        """
         tgt_padding = tgt == self.pad_id
         future = causal_mask(tgt.shape[1], device=tgt.device)
         out = self.transformer.decoder(self.embed_target(tgt), memory, tgt_mask=future,

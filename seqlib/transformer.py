@@ -360,7 +360,8 @@ class TransformerDecoderLayer(nn.Module):
 class TransformerEncoder(nn.Module):
     """``num_layers`` deep copies of ``encoder_layer`` applied in turn, then ``norm`` if given.
 
-    As in torch, every layer starts with the same parameters (copies of the one passed).
+    As in torch, every layer starts with the same parameters (copies of the one passed).  torch's
+    ``enable_nested_tensor``/``mask_check`` (fast-path switches) have no counterpart here.
 
     Args:
         encoder_layer: a :class:`TransformerEncoderLayer`.
@@ -379,10 +380,20 @@ class TransformerEncoder(nn.Module):
         self, src: Tensor, mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
         is_causal: bool | None = None, *, return_trace: bool = False,
     ) -> Tensor | tuple[Tensor, EncoderTrace]:
-        """Encode ``src`` through every layer (masks as in :meth:`TransformerEncoderLayer.forward`).
+        """Encode ``src`` through every layer, then the final norm.
 
-        Returns output shaped like ``src``, or ``(output, EncoderTrace)`` with one
-        ``(B, nhead, S, S)`` weight tensor per layer.
+        Mask convention: bool True = may not attend; float masks are added.
+
+        Args:
+            src: ``(S, B, d)``, ``(B, S, d)`` if ``batch_first``, or ``(S, d)``.
+            mask: ``(S, S)`` or ``(B * nhead, S, S)``.
+            src_key_padding_mask: ``(B, S)``, True at padding.
+            is_causal: use a causal mask when ``mask`` is None.
+            return_trace: also return an :class:`EncoderTrace`.
+
+        Returns:
+            output shaped like ``src``, or ``(output, EncoderTrace)`` with one ``(B, nhead, S, S)``
+            weight tensor per layer.
         """
         x = src
         weights = []
@@ -429,10 +440,21 @@ class TransformerDecoder(nn.Module):
         tgt_key_padding_mask: Tensor | None = None, memory_key_padding_mask: Tensor | None = None,
         tgt_is_causal: bool | None = None, memory_is_causal: bool = False, *, return_trace: bool = False,
     ) -> Tensor | tuple[Tensor, DecoderTrace]:
-        """Decode ``tgt`` through every layer (masks as in :meth:`TransformerDecoderLayer.forward`).
+        """Decode ``tgt`` against ``memory`` through every layer, then the final norm.
 
-        Returns output shaped like ``tgt``, or ``(output, DecoderTrace)`` with per-layer
-        self-attention ``(B, nhead, T, T)`` and cross-attention ``(B, nhead, T, S)`` weights.
+        Mask convention: bool True = may not attend; float masks are added.
+
+        Args:
+            tgt: ``(T, B, d)``, ``(B, T, d)`` if ``batch_first``, or ``(T, d)``.
+            memory: ``(S, B, d)`` / ``(B, S, d)`` / ``(S, d)``, the encoder output.
+            tgt_mask: ``(T, T)``, usually causal; memory_mask: ``(T, S)``.
+            tgt_key_padding_mask: ``(B, T)``; memory_key_padding_mask: ``(B, S)``; True at padding.
+            tgt_is_causal, memory_is_causal: use a causal mask where the matching mask is None.
+            return_trace: also return a :class:`DecoderTrace`.
+
+        Returns:
+            output shaped like ``tgt``, or ``(output, DecoderTrace)`` with per-layer
+            self-attention ``(B, nhead, T, T)`` and cross-attention ``(B, nhead, T, S)`` weights.
         """
         x = tgt
         self_weights, cross_weights = [], []

@@ -350,3 +350,17 @@ def test_top_level_exports() -> None:
     for name in ("scaled_dot_product_attention", "causal_mask", "padding_mask", "combine_masks",
                  "MultiheadAttention", "AttentionTrace", "MultiheadAttentionTrace"):
         assert hasattr(seqlib, name) and name in seqlib.__all__
+
+
+def test_self_attention_packed_projection_equals_three_projections() -> None:
+    ours = MultiheadAttention(12, 3, batch_first=True, dtype=DOUBLE)
+    nn.init.normal_(ours.k_proj.bias)
+    x = _randn(2, 5, 12, grad=True)
+    packed = ours(x, x, x, attn_mask=causal_mask(5), need_trace=True)  # one tensor: one stacked matmul
+    separate = ours(x, x.clone(), x.clone(), attn_mask=causal_mask(5), need_trace=True)
+    for a, b in zip((packed[0], packed[1], *packed[2]), (separate[0], separate[1], *separate[2]), strict=True):
+        torch.testing.assert_close(a, b, **TIGHT)
+    grads_packed = torch.autograd.grad(packed[0].sum(), (x, *ours.parameters()))
+    grads_separate = torch.autograd.grad(separate[0].sum(), (x, *ours.parameters()))
+    for a, b in zip(grads_packed, grads_separate, strict=True):
+        torch.testing.assert_close(a, b, **TIGHT)
