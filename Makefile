@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 JOBS   ?= 2
+# strict nbval: every cell's outputs compared; the kernel is this venv's Python; a hung cell fails after 5 min
+NBVAL  := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: lab test unit nbval browser notebooks bench lint clean help
 
@@ -33,14 +35,13 @@ lab: $(STAMP)
 		--LabApp.default_url=/lab/tree/00_welcome.ipynb
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope --nbval \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope $(NBVAL)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+	$(BIN)/python -m pytest $(NBVAL) notebooks
 
 notebooks: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb

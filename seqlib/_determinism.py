@@ -15,16 +15,13 @@ import torch
 DEFAULT_THREADS = 2
 
 
-def seed_everything(seed: int = 0, threads: int = DEFAULT_THREADS) -> torch.Generator:
+def seed_everything(seed: int = 0, threads: int = DEFAULT_THREADS) -> None:
     """Seed Python, NumPy and torch, fix the thread count and the print options.
 
     Args:
         seed: the seed for ``random``, ``numpy.random`` and ``torch``.
         threads: intra-op threads for torch. The same number on every machine keeps the
             order of floating-point sums (and so the printed digits) the same.
-
-    Returns:
-        The seeded global torch generator (handy for ``torch.randint(..., generator=g)``).
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -32,9 +29,8 @@ def seed_everything(seed: int = 0, threads: int = DEFAULT_THREADS) -> torch.Gene
         raise ValueError(f"threads must be a positive int, got {threads!r}")
     random.seed(seed)
     np.random.seed(seed)
-    generator = torch.manual_seed(seed)
+    torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(threads)
     np.set_printoptions(precision=4, suppress=True, linewidth=100)
     torch.set_printoptions(precision=4, sci_mode=False, linewidth=100)
-    return generator

@@ -1,0 +1,103 @@
+"""Thin interactive front ends over seqlib's pure functions.
+
+An :class:`Explorer` ties a few ipywidgets controls to a ``compute`` function (covered by unit
+tests) and redraws a figure and a one-line summary whenever a control moves.  The latest result
+is kept in ``explorer.result`` so a notebook can drive a control (``explorer.controls["window"].value
+= 11``) and then check what the model computed.  A ``ValueError`` from ``compute`` (an extreme or
+invalid setting) is shown as a clear message in place of the figure, and kept in ``explorer.error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from seqlib.data import TimeSeries
+from seqlib.smoothing import MovingAverageFit, fit_moving_average
+
+
+class Explorer:
+    """Controls → ``compute(**values)`` → ``draw(result, fig)`` and ``describe(result)``.
+
+    Args:
+        compute: pure function of the controls' values; returns the result to show.
+        controls: name → ipywidgets control; the names are ``compute``'s keyword arguments.
+        draw: fills a fresh matplotlib figure from the result.
+        describe: one line of text about the result (shown under the controls).
+        figsize: size of the figure, inches.
+    """
+
+    def __init__(
+        self,
+        compute: Callable[..., Any],
+        controls: dict[str, widgets.ValueWidget],
+        draw: Callable[[Any, plt.Figure], None] | None = None,
+        describe: Callable[[Any], str] | None = None,
+        figsize: tuple[float, float] = (8.0, 3.0),
+    ) -> None:
+        self.compute, self.controls, self.draw, self.describe = compute, controls, draw, describe
+        self.figsize = figsize
+        self.result: Any = None
+        self.error: str | None = None
+        self.summary = widgets.HTML(layout=widgets.Layout(min_height="1.5em"))
+        self.summary.add_class("seqlib-summary")
+        self.output = widgets.Output()
+        self.widget = widgets.VBox([*controls.values(), self.summary, self.output])
+        for control in controls.values():
+            control.observe(self._on_change, names="value")
+        self.update()
+
+    def values(self) -> dict[str, Any]:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def update(self) -> Any:
+        """Recompute from the controls' current values and redraw; returns the result."""
+        try:
+            self.result, self.error = self.compute(**self.values()), None
+        except ValueError as err:  # an extreme setting: say why instead of drawing
+            self.result, self.error = None, str(err)
+        if self.error is not None:
+            self.summary.value = f"<b>cannot compute:</b> {self.error}"
+        else:
+            self.summary.value = self.describe(self.result) if self.describe else ""
+        self.output.clear_output(wait=True)
+        if self.error is None and self.draw is not None:
+            with self.output:
+                fig = plt.figure(figsize=self.figsize)
+                self.draw(self.result, fig)
+                plt.show()
+        return self.result
+
+    def _on_change(self, _change: dict) -> None:
+        self.update()
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+def moving_average_explorer(series: TimeSeries, window: int = 11, max_window: int = 60) -> Explorer:
+    """A window slider over a series: redraws the trailing mean and reports its two errors."""
+    values = series.values
+    years = series.dates.astype("datetime64[M]").astype(float) / 12 + 1970  # decimal years
+
+    def draw(fit: MovingAverageFit, fig: plt.Figure) -> None:
+        ax = fig.add_subplot()
+        ax.plot(years, values, color="0.7", lw=1, label=series.name)
+        ax.plot(years[fit.window - 1 :], fit.smoothed, color="C0", lw=2, label=f"trailing mean of {fit.window}")
+        ax.set_xlabel("year")
+        ax.set_ylabel(series.units)
+        ax.legend(loc="upper left")
+        fig.tight_layout()
+
+    def describe(fit: MovingAverageFit) -> str:
+        return (
+            f"window {fit.window}: smoothing RMSE {fit.smoothing_rmse:.2f}, "
+            f"next-value forecast RMSE {fit.forecast_rmse:.2f} ({series.units})"
+        )
+
+    slider = widgets.IntSlider(value=window, min=1, max=max_window, description="window", continuous_update=False)
+    return Explorer(lambda window: fit_moving_average(values, window), {"window": slider}, draw, describe)

@@ -1,0 +1,116 @@
+"""Re-execute notebooks in place so their stored outputs are exactly what the code produces.
+
+Usage: ``python tools/run_notebooks.py notebooks/*.ipynb`` (this is ``make notebooks``).
+
+Each notebook runs top to bottom in its own folder with the current interpreter's kernel, then
+volatile metadata is normalised so that running twice gives byte-identical files:
+
+- per-cell timing metadata (``metadata.execution``) is dropped;
+- widget model ids (random UUIDs) are renamed in order of appearance, in the outputs and in the
+  saved widget state, so widgets still render on a static page (nbviewer, GitHub);
+- the kernel's exact Python patch version is reduced to major.minor.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+UUID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")  # widget model ids, also inside IPY_MODEL_…
+TIMEOUT_S = 600
+
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def _widget_order(nb: nbformat.NotebookNode) -> list[str]:
+    """Model ids in a canonical order: those shown in outputs (in cell order) and, depth first, the
+    models they reference; then the same from models nobody references (widgets never displayed)."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    order: list[str] = []
+
+    def visit(model_id: str) -> None:
+        if model_id in order:
+            return
+        order.append(model_id)
+        text = json.dumps(state.get(model_id, {}), sort_keys=True)
+        for ref in UUID.findall(text):
+            visit(ref)
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for ref in UUID.findall(json.dumps(output, sort_keys=True)):
+                visit(ref)
+    referenced = {ref for m in state for ref in UUID.findall(json.dumps(state[m]))}
+    roots = [m for m in state if m not in referenced]  # e.g. widgets built but never displayed
+
+    def content(model_id: str) -> str:
+        return UUID.sub("", json.dumps(state[model_id], sort_keys=True))
+
+    for model_id in sorted(roots, key=content) + sorted(state, key=content):
+        visit(model_id)
+    return order
+
+
+def _coalesce_streams(outputs: list) -> list:
+    """Join consecutive stdout (or stderr) chunks: how a print is split into messages is a race."""
+    merged: list = []
+    for output in outputs:
+        if (
+            merged
+            and output.get("output_type") == "stream"
+            and merged[-1].get("output_type") == "stream"
+            and merged[-1]["name"] == output["name"]
+        ):
+            merged[-1]["text"] += output["text"]
+        else:
+            merged.append(output)
+    return merged
+
+
+def normalise(nb: nbformat.NotebookNode) -> str:
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = _coalesce_streams(cell.outputs)
+            for output in cell.outputs:
+                output.get("metadata", {}).pop("execution", None)
+    info = nb.metadata.get("language_info", {})
+    if "version" in info:
+        info["version"] = ".".join(info["version"].split(".")[:2])
+    renames = {old: f"{i + 1:032x}" for i, old in enumerate(_widget_order(nb))}
+    # rename before writing: nbformat sorts keys, and the widget state is keyed by model id
+    text = UUID.sub(lambda m: renames.get(m.group(0), m.group(0)), json.dumps(nb))
+    return nbformat.writes(nbformat.from_dict(json.loads(text))) + "\n"
+
+
+def run(path: Path) -> float:
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(
+        nb, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    seconds = time.perf_counter() - start
+    path.write_text(normalise(nb), encoding="utf-8")
+    json.loads(path.read_text(encoding="utf-8"))  # still valid JSON
+    return seconds
+
+
+def main(paths: list[str]) -> int:
+    if not paths:
+        print(__doc__)
+        return 2
+    for name in paths:
+        seconds = run(Path(name))
+        print(f"{name}: executed in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
