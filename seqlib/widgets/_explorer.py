@@ -1,4 +1,4 @@
-"""Thin interactive front ends over seqlib's pure functions.
+"""The Explorer: controls tied to a pure seqlib function, a figure and a summary line.
 
 An :class:`Explorer` ties a few ipywidgets controls to a ``compute`` function (covered by unit
 tests) and redraws a figure and a one-line summary whenever a control moves.  The latest result
@@ -15,9 +15,6 @@ from typing import Any
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
-
-from seqlib.data import TimeSeries
-from seqlib.smoothing import MovingAverageFit, fit_moving_average
 
 
 class Explorer:
@@ -77,27 +74,3 @@ class Explorer:
 
     def _ipython_display_(self) -> None:
         display(self.widget)
-
-
-def moving_average_explorer(series: TimeSeries, window: int = 11, max_window: int = 60) -> Explorer:
-    """A window slider over a series: redraws the trailing mean and reports its two errors."""
-    values = series.values
-    years = series.dates.astype("datetime64[M]").astype(float) / 12 + 1970  # decimal years
-
-    def draw(fit: MovingAverageFit, fig: plt.Figure) -> None:
-        ax = fig.add_subplot()
-        ax.plot(years, values, color="0.7", lw=1, label=series.name)
-        ax.plot(years[fit.window - 1 :], fit.smoothed, color="C0", lw=2, label=f"trailing mean of {fit.window}")
-        ax.set_xlabel("year")
-        ax.set_ylabel(series.units)
-        ax.legend(loc="upper left")
-        fig.tight_layout()
-
-    def describe(fit: MovingAverageFit) -> str:
-        return (
-            f"window {fit.window}: smoothing RMSE {fit.smoothing_rmse:.2f}, "
-            f"next-value forecast RMSE {fit.forecast_rmse:.2f} ({series.units})"
-        )
-
-    slider = widgets.IntSlider(value=window, min=1, max=max_window, description="window", continuous_update=False)
-    return Explorer(lambda window: fit_moving_average(values, window), {"window": slider}, draw, describe)
