@@ -19,8 +19,11 @@ Shape legend used in every docstring:
     G  gates per cell: 1 (RNN), 4 (LSTM), 3 (GRU)
 
 Speed: the input projections ``W_ih x_t + b`` of all T steps are one matrix product before the loop,
-so each step costs one ``(B, H) @ (H, G*H)`` product plus elementwise work.  The loop over time is
-Python; ``bench/bench_recurrent.py`` measures what that costs against torch's C++ loop.
+so each step costs one ``(B, H) @ (H, G*H)`` product plus elementwise work.  For RNN and LSTM the
+gradient of W_hh, a sum over the steps, is also one product after the loop (see
+``_RecurrentWeightGrad``); that small custom backward is why these modules support first
+derivatives only (double backward raises).  The loop over time is Python;
+``bench/bench_recurrent.py`` measures what that costs against torch's C++ loop.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import ClassVar, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 __all__ = [
     "RNNTrace",
@@ -256,7 +260,6 @@ def _check_state(
 # --------------------------------------------------------------------------------------------------
 
 _GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
-_TRACES: dict[str, type] = {"RNN": RNNTrace, "LSTM": LSTMTrace, "GRU": GRUTrace}
 
 
 class _CellBase(nn.Module):
@@ -462,6 +465,7 @@ class _RecurrentWeightGrad(torch.autograd.Function):
         return x_proj.view_as(x_proj)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_x_proj: Tensor):  # (T, B, G*H): δ_t for every t
         grad_weight = None
         if ctx.needs_input_grad[1]:

@@ -120,3 +120,43 @@ def test_traces_are_differentiable():
 def test_default_call_returns_exactly_two_values():
     assert len(R.LSTM(I, H)(torch.randn(T, B, I))) == 2
     assert len(R.LSTM(I, H)(torch.randn(T, B, I), return_gates=True)) == 3
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM"])
+def test_gradient_of_a_loss_on_gates_matches_a_cell_by_cell_unroll(mode):
+    """The W_hh gradient computed as one product after the loop is right for any loss, not only
+    one on the outputs: here a loss on the gates alone, against autograd through the cells."""
+    torch.manual_seed(2)
+    module = getattr(R, mode)(I, H, batch_first=True).to(F64)
+    cell = getattr(R, mode + "Cell")(I, H).to(F64)
+    cell.load_state_dict({name[: -len("_l0")]: value for name, value in module.state_dict().items()})
+    x = torch.randn(B, T, I, dtype=F64)
+    _, _, traces = module(x, return_gates=True)
+    first = traces[0][0][0]  # pre_activation (RNN) or i (LSTM): (B, T, H)
+    expected_loss = 0.0
+    state = None
+    for t in range(T):
+        result, trace = cell(x[:, t], state, return_gates=True)
+        state = result
+        expected_loss = expected_loss + trace[0].square().sum()
+    got = torch.autograd.grad(first.square().sum(), list(module.parameters()))
+    want = torch.autograd.grad(expected_loss, list(cell.parameters()))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_only_recurrent_weight_trainable_still_gets_its_gradient():
+    module = R.LSTM(I, H)
+    for name, parameter in module.named_parameters():
+        parameter.requires_grad_(name == "weight_hh_l0")
+    output, _ = module(torch.randn(T, B, I))
+    output.sum().backward()
+    assert module.weight_hh_l0.grad is not None and module.weight_hh_l0.grad.abs().sum() > 0
+
+
+def test_double_backward_raises_instead_of_returning_wrong_numbers():
+    module = R.RNN(I, H).to(F64)
+    output, _ = module(torch.randn(T, B, I, dtype=F64))
+    (grad,) = torch.autograd.grad(output.square().sum(), module.weight_hh_l0, create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad.sum().backward()
