@@ -26,7 +26,6 @@ $(STAMP): pyproject.toml
 		echo "error: the course needs Python 3.11; '$(PYTHON)' is not it (or is missing)."; \
 		echo "Install Python 3.11, or run: make $(MAKECMDGOALS) PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade pip
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[lab,test]'
 	@touch $(STAMP)
 
