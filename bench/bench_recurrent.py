@@ -4,7 +4,10 @@ Both run in one process, interleaved (torch, seqlib, torch, seqlib, ...) so that
 shared machine hits both alike; each figure is the median of the repeats, and the ratio is
 seqlib / torch (lower is better; the target is forward+backward <= 1.3 for LSTM and GRU).  The
 ratio of the fastest repeats ("min ratio") is printed too: on a machine shared with other jobs it
-is the steadier of the two.
+is the steadier of the two.  For LSTM a third column times torch with oneDNN switched off: torch's
+float32 CPU LSTM otherwise runs oneDNN's fused RNN kernel, which parallelises the gate arithmetic
+too, whereas its GRU and RNN (and the LSTM without oneDNN) loop over time in C++ like seqlib does in
+Python.
 
     .venv/bin/python bench/bench_recurrent.py                 # full run, about 2 minutes
     .venv/bin/python bench/bench_recurrent.py --repeats 5 --modes LSTM --threads 1
@@ -20,11 +23,15 @@ import os
 import platform
 import statistics
 import time
+import warnings
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 import seqlib
+
+warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")  # printed by mkldnn.flags
 
 SIZES = [  # (B, T, I, H)
     (32, 100, 64, 256),
@@ -43,12 +50,19 @@ def _forward_backward(module: nn.Module, x: torch.Tensor) -> None:
     output.sum().backward()
 
 
-def _median_ms(times: list[float]) -> float:
-    return 1e3 * statistics.median(times)
+def _without_onednn(run: Callable[[nn.Module, torch.Tensor], None]) -> Callable[[nn.Module, torch.Tensor], None]:
+    """torch's float32 CPU LSTM runs oneDNN's fused RNN kernel; with oneDNN off it runs ATen's C++
+    loop over time (one GEMM and a few elementwise kernels per step), as its GRU and RNN always do."""
+
+    def wrapped(module: nn.Module, x: torch.Tensor) -> None:
+        with torch.backends.mkldnn.flags(enabled=False):
+            run(module, x)
+
+    return wrapped
 
 
-def bench(mode: str, size: tuple[int, int, int, int], repeats: int) -> dict[str, tuple[float, ...]]:
-    """{"forward" | "fwd+bwd": (torch median ms, seqlib median ms, torch min ms, seqlib min ms)}."""
+def bench(mode: str, size: tuple[int, int, int, int], repeats: int) -> dict[str, dict[str, list[float]]]:
+    """{"forward" | "fwd+bwd": {contender: [seconds per repeat]}} for one mode and size."""
     B, T, I, H = size
     torch.manual_seed(0)
     reference = getattr(nn, mode)(I, H, batch_first=True)
@@ -56,21 +70,19 @@ def bench(mode: str, size: tuple[int, int, int, int], repeats: int) -> dict[str,
     x = torch.randn(B, T, I)
     results = {}
     for name, run in [("forward", _forward), ("fwd+bwd", _forward_backward)]:
-        for module in (reference, mine, reference, mine):  # warm-up
-            run(module, x)
-        times: dict[str, list[float]] = {"torch": [], "seqlib": []}
+        contenders = {"torch": (reference, run), "seqlib": (mine, run)}
+        if mode == "LSTM":
+            contenders["torch, no oneDNN"] = (reference, _without_onednn(run))
+        for module, runner in list(contenders.values()) * 2:  # warm-up
+            runner(module, x)
+        times: dict[str, list[float]] = {label: [] for label in contenders}
         for _ in range(repeats):
-            for label, module in (("torch", reference), ("seqlib", mine)):
+            for label, (module, runner) in contenders.items():
                 start = time.perf_counter()
-                run(module, x)
+                runner(module, x)
                 times[label].append(time.perf_counter() - start)
                 module.zero_grad(set_to_none=True)
-        results[name] = (
-            _median_ms(times["torch"]),
-            _median_ms(times["seqlib"]),
-            1e3 * min(times["torch"]),
-            1e3 * min(times["seqlib"]),
-        )
+        results[name] = times
     return results
 
 
@@ -86,18 +98,23 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.2f}, median of {args.repeats}"
     )
     print(
-        f"{'mode':5} {'B':>3} {'T':>4} {'I':>3} {'H':>4} | {'pass':8} {'torch ms':>9} {'seqlib ms':>10} {'ratio':>6}"
-        f" | {'min ratio':>9}"
+        f"{'mode':5} {'B':>3} {'T':>4} {'I':>3} {'H':>4} | {'pass':8} {'torch ms':>9} {'seqlib ms':>10} "
+        f"{'ratio':>6} {'min ratio':>9} | {'torch no-oneDNN ms':>18} {'ratio':>6}"
     )
     for mode in args.modes:
         for size in SIZES:
-            for name, (torch_ms, seqlib_ms, torch_min, seqlib_min) in bench(mode, size, args.repeats).items():
+            for name, times in bench(mode, size, args.repeats).items():
                 B, T, I, H = size
-                print(
+                torch_ms, seqlib_ms = (1e3 * statistics.median(times[k]) for k in ("torch", "seqlib"))
+                min_ratio = min(times["seqlib"]) / min(times["torch"])
+                line = (
                     f"{mode:5} {B:3d} {T:4d} {I:3d} {H:4d} | {name:8} {torch_ms:9.1f} {seqlib_ms:10.1f} "
-                    f"{seqlib_ms / torch_ms:6.2f} | {seqlib_min / torch_min:9.2f}",
-                    flush=True,
+                    f"{seqlib_ms / torch_ms:6.2f} {min_ratio:9.2f}"
                 )
+                if "torch, no oneDNN" in times:
+                    plain_ms = 1e3 * statistics.median(times["torch, no oneDNN"])
+                    line += f" | {plain_ms:18.1f} {seqlib_ms / plain_ms:6.2f}"
+                print(line, flush=True)
     print(f"load average after {os.getloadavg()[0]:.2f}")
 
 

@@ -181,13 +181,17 @@ def _input_projection(
     """``W_ih x + b`` for every step at once: (..., I) -> (..., G*H).
 
     RNN and LSTM fold both biases in here (they are added to the same pre-activation).  GRU keeps
-    ``b_hh`` for the step, because its share ``b_hn`` sits inside ``r_t ⊙ (...)``.
+    ``b_hh`` for the step, because its share ``b_hn`` sits inside ``r_t ⊙ (...)``.  The input is
+    flattened to 2-D first so that the product and the bias are one fused ``addmm``.
     """
     if bias_ih is None:
-        return F.linear(x, weight_ih)
-    if mode == "GRU":
-        return F.linear(x, weight_ih, bias_ih)
-    return F.linear(x, weight_ih, bias_ih + bias_hh)
+        bias = None
+    elif mode == "GRU":
+        bias = bias_ih
+    else:
+        bias = bias_ih + bias_hh
+    x_2d = x.reshape(-1, x.shape[-1])  # (T*B, I)
+    return F.linear(x_2d, weight_ih, bias).view(*x.shape[:-1], -1)  # (..., G*H)
 
 
 # --------------------------------------------------------------------------------------------------
