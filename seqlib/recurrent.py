@@ -514,7 +514,8 @@ def _unroll(
     steps, h_prev = [], []
     inputs = x_proj.unbind(0)  # T x (B, G*H); unbind's backward is one stack, not T scatters
     for x_t in reversed(inputs) if reverse else inputs:
-        h_prev.append(states[0])
+        if defer:
+            h_prev.append(states[0])  # h_{t-1}, for W_hh's gradient
         trace = step(x_t, states, weight_hh, bias_hh)
         states = (trace.h, trace.c) if isinstance(trace, LSTMTrace) else (trace.h,)
         steps.append(trace if keep_trace else trace.h)
