@@ -3,6 +3,11 @@
 Stored notebook outputs are compared cell by cell by ``pytest --nbval``, so every notebook starts
 with ``seqlib.seed_everything(0)``.  The thread count is fixed too: a matrix product split over a
 different number of threads may add its partial sums in another order and change the last bits.
+
+One thread is the default.  The course's models are small, so a second thread buys little, and
+when two processes share two cores (``pytest -n 2`` running two notebooks, or a busy laptop) torch's
+threads wait on each other and a step can take 50× longer.  One thread gives the same digits on
+every machine and never oversubscribes.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import random
 import numpy as np
 import torch
 
-DEFAULT_THREADS = 2
+DEFAULT_THREADS = 1
 
 
 def seed_everything(seed: int = 0, threads: int = DEFAULT_THREADS) -> None:
