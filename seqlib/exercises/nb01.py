@@ -1,0 +1,394 @@
+"""Exercises of notebook 01 (sequence models): lag features, bigram perplexity, multi-step forecast,
+one step of the latent autoregressive state.
+
+Each reference is the solution a learner can reveal with ``seqlib.exercises.solution(name)``; each
+:class:`Mistake` is a wrong variant whose output the checker recognises and names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from seqlib.exercises import Exercise, Mistake, register
+
+__all__ = ["LAG_FEATURES", "BIGRAM_PERPLEXITY", "MULTI_STEP", "LATENT_STEP"]
+
+
+# --- 01.lag_features -----------------------------------------------------------------------------
+
+
+def lag_features(series: torch.Tensor, tau: int) -> tuple[torch.Tensor, torch.Tensor]:
+    T = len(series)
+    # row j is the window x_j … x_{j+tau-1} (oldest first); its label is x_{j+tau}, the value after it
+    features = torch.stack([series[i : T - tau + i] for i in range(tau)], dim=1)  # (T - tau, tau)
+    labels = series[tau:]  # (T - tau,)
+    return features, labels
+
+
+def _lag_label_in_window(series, tau):
+    features, _ = lag_features(series, tau)
+    return features, series[tau - 1 : len(series) - 1]
+
+
+def _lag_window_includes_label(series, tau):
+    T = len(series)
+    features = torch.stack([series[i + 1 : T - tau + i + 1] for i in range(tau)], dim=1)
+    return features, series[tau:]
+
+
+def _lag_two_ahead(series, tau):
+    features, labels = lag_features(series, tau)
+    return features[:-1], labels[1:]
+
+
+def _lag_transposed(series, tau):
+    features, labels = lag_features(series, tau)
+    return features.T, labels
+
+
+def _lag_newest_first(series, tau):
+    features, labels = lag_features(series, tau)
+    return features.flip(1), labels
+
+
+def _lag_one_window_short(series, tau):
+    features, labels = lag_features(series, tau)
+    return features[:-1], labels[:-1]
+
+
+LAG_FEATURES = register(
+    Exercise(
+        name="01.lag_features",
+        title="build the lag features of AR(tau)",
+        hint=(
+            "row j is the window series[j : j + tau] (oldest first) and its label is series[j + tau], the "
+            "value right after the window; a series of T values gives T - tau windows"
+        ),
+        reference=lag_features,
+        cases=lambda: [
+            (torch.arange(9.0), 3),
+            (torch.sin(0.7 * torch.arange(15.0)), 4),
+            (torch.tensor([2.0, -1.0, 0.5, 3.0, 1.5, -2.0]), 1),
+        ],
+        mistakes=[
+            Mistake(
+                "your window includes x_t itself: off by one. The window must end one step *before* "
+                "its label (the label is series[j + tau], the window series[j : j + tau])",
+                _lag_window_includes_label,
+            ),
+            Mistake(
+                "your label is the last value of its own window: the model would be asked to predict "
+                "a value it is given. The label is the value *after* the window",
+                _lag_label_in_window,
+            ),
+            Mistake(
+                "your label is two steps after the window (x_{t+2}): off by one the other way",
+                _lag_two_ahead,
+            ),
+            Mistake(
+                "features have shape (tau, N) where (N, tau) was expected: one row per window, one column per lag",
+                _lag_transposed,
+            ),
+            Mistake(
+                "your windows are newest first; the course's convention (seqlib.data.sliding_windows) "
+                "is oldest first, with x_t in the last column",
+                _lag_newest_first,
+            ),
+            Mistake(
+                "you made one window too few: a series of T values has T - tau windows with a label",
+                _lag_one_window_short,
+            ),
+        ],
+    )
+)
+
+
+# --- 01.bigram_perplexity ------------------------------------------------------------------------
+
+
+def bigram_perplexity(train: torch.Tensor, val: torch.Tensor, vocab_size: int, k: float) -> float:
+    counts = torch.zeros(vocab_size, vocab_size)  # counts[prev, next]
+    for prev, nxt in zip(train[:-1].tolist(), train[1:].tolist(), strict=True):
+        counts[prev, nxt] += 1
+    # add-k smoothing: p(next | prev) = (c(prev, next) + k) / (c(prev) + k V)
+    probs = (counts + k) / (counts.sum(dim=1, keepdim=True) + k * vocab_size)
+    p = probs[val[:-1], val[1:]]  # p(val[t] | val[t-1]) for t = 1 … len(val) - 1
+    return torch.exp(-torch.log(p).mean()).item()  # exp of the mean negative log-probability
+
+
+def _bigram_counts(train, vocab_size):
+    counts = torch.zeros(vocab_size, vocab_size)
+    for prev, nxt in zip(train[:-1].tolist(), train[1:].tolist(), strict=True):
+        counts[prev, nxt] += 1
+    return counts
+
+
+def _bigram_probs(train, val, vocab_size, k):
+    counts = _bigram_counts(train, vocab_size)
+    probs = (counts + k) / (counts.sum(dim=1, keepdim=True) + k * vocab_size)
+    return probs[val[:-1], val[1:]]
+
+
+def _bigram_no_exp(train, val, vocab_size, k):
+    return (-torch.log(_bigram_probs(train, val, vocab_size, k)).mean()).item()
+
+
+def _bigram_bits(train, val, vocab_size, k):
+    return (-torch.log2(_bigram_probs(train, val, vocab_size, k)).mean()).item()
+
+
+def _bigram_mean_probability(train, val, vocab_size, k):
+    return (1.0 / _bigram_probs(train, val, vocab_size, k).mean()).item()
+
+
+def _bigram_unsmoothed(train, val, vocab_size, k):
+    counts = _bigram_counts(train, vocab_size)
+    probs = counts / counts.sum(dim=1, keepdim=True)
+    p = probs[val[:-1], val[1:]]
+    return torch.exp(-torch.log(p).mean()).item()
+
+
+def _bigram_no_kv(train, val, vocab_size, k):
+    counts = _bigram_counts(train, vocab_size)
+    probs = (counts + k) / (counts.sum(dim=1, keepdim=True) + k)
+    return torch.exp(-torch.log(probs[val[:-1], val[1:]]).mean()).item()
+
+
+def _bigram_column_normalised(train, val, vocab_size, k):
+    counts = _bigram_counts(train, vocab_size)
+    probs = (counts + k) / (counts.sum(dim=0, keepdim=True) + k * vocab_size)
+    return torch.exp(-torch.log(probs[val[:-1], val[1:]]).mean()).item()
+
+
+def _bigram_swapped_lookup(train, val, vocab_size, k):
+    counts = _bigram_counts(train, vocab_size)
+    probs = (counts + k) / (counts.sum(dim=1, keepdim=True) + k * vocab_size)
+    return torch.exp(-torch.log(probs[val[1:], val[:-1]]).mean()).item()
+
+
+def _bigram_sum(train, val, vocab_size, k):
+    return torch.exp(-torch.log(_bigram_probs(train, val, vocab_size, k)).sum()).item()
+
+
+BIGRAM_PERPLEXITY = register(
+    Exercise(
+        name="01.bigram_perplexity",
+        title="bigram (Markov) perplexity from counts",
+        hint=(
+            "count every pair (train[t-1], train[t]) into a V x V table, add k to every count and divide each "
+            "row by its total (which grew by k*V); then perplexity = exp(mean of -log p(val[t] | val[t-1]))"
+        ),
+        reference=bigram_perplexity,
+        cases=lambda: [
+            (torch.tensor([0, 1, 2, 1, 0, 1, 2, 2, 1, 0, 2]), torch.tensor([1, 2, 1, 0, 0, 3, 1]), 4, 1.0),
+            (torch.tensor([2, 0, 2, 1, 1, 2, 0, 0, 1, 2, 2]), torch.tensor([0, 2, 2, 1, 0, 1]), 3, 0.5),
+        ],
+        mistakes=[
+            Mistake(
+                "you did not smooth: a bigram never seen in training gets probability 0 (0/0, NaN, after a token never "
+                "seen at all), and one such token makes the perplexity infinite. Add k to every count and k*V to "
+                "every row total",
+                _bigram_unsmoothed,
+            ),
+            Mistake(
+                "you forgot the exp: that is the mean negative log-likelihood (the cross-entropy in nats); "
+                "perplexity = exp(cross-entropy)",
+                _bigram_no_exp,
+            ),
+            Mistake(
+                "you returned the cross-entropy in bits (mean -log2 p); perplexity = 2 ** bits = exp(nats)",
+                _bigram_bits,
+            ),
+            Mistake(
+                "you averaged the probabilities: perplexity is exp of the mean *negative log*-probability "
+                "(a geometric mean), not 1 / (arithmetic mean of p)",
+                _bigram_mean_probability,
+            ),
+            Mistake(
+                "your rows do not sum to 1: adding k to each of the V counts of a row adds k*V (not k) to its total",
+                _bigram_no_kv,
+            ),
+            Mistake(
+                "you normalised over the previous token (column sums); p(next | prev) divides by the count of "
+                "prev, the sum of its row",
+                _bigram_column_normalised,
+            ),
+            Mistake(
+                "you looked up p(prev | next): rows are the previous token, columns the next one "
+                "(probs[val[:-1], val[1:]])",
+                _bigram_swapped_lookup,
+            ),
+            Mistake(
+                "you exponentiated the total negative log-likelihood; perplexity uses its mean (per token)",
+                _bigram_sum,
+            ),
+        ],
+    )
+)
+
+
+# --- 01.multi_step --------------------------------------------------------------------------------
+
+
+def forecast(
+    predict: Callable[[torch.Tensor], torch.Tensor], series: torch.Tensor, start: int, tau: int, steps: int
+) -> torch.Tensor:
+    window = series[start - tau : start].clone()  # the last tau *known* values, oldest first
+    out = []
+    for _ in range(steps):
+        next_value = predict(window)  # a 0-d tensor
+        out.append(next_value)
+        window = torch.cat([window[1:], next_value.reshape(1)])  # drop the oldest, feed the forecast back
+    return torch.stack(out)  # (steps,)
+
+
+def _forecast_teacher_forcing(predict, series, start, tau, steps):
+    return torch.stack([predict(series[start + i - tau : start + i]) for i in range(steps)])
+
+
+def _forecast_frozen_window(predict, series, start, tau, steps):
+    window = series[start - tau : start]
+    return torch.stack([predict(window) for _ in range(steps)])
+
+
+def _forecast_prepended(predict, series, start, tau, steps):
+    window, out = series[start - tau : start].clone(), []
+    for _ in range(steps):
+        out.append(predict(window))
+        window = torch.cat([out[-1].reshape(1), window[:-1]])
+    return torch.stack(out)
+
+
+def _forecast_peeks(predict, series, start, tau, steps):
+    return forecast(predict, series, start + 1, tau, steps)
+
+
+class _LinearPredictor:
+    """x̂ = w · window + b, a fixed AR(τ) model for the exercise's cases."""
+
+    def __init__(self, weights: list[float], bias: float) -> None:
+        self.weights, self.bias = torch.tensor(weights), bias
+
+    def __call__(self, window: torch.Tensor) -> torch.Tensor:
+        return (self.weights * window).sum() + self.bias
+
+    def __repr__(self) -> str:
+        return f"LinearPredictor(weights={self.weights.tolist()}, bias={self.bias})"
+
+
+MULTI_STEP = register(
+    Exercise(
+        name="01.multi_step",
+        title="forecast several steps ahead by feeding predictions back",
+        hint=(
+            "start from the window series[start - tau : start] (all you know at time start); at each step predict, "
+            "keep the prediction, and slide the window: drop its oldest value and append the prediction"
+        ),
+        reference=forecast,
+        cases=lambda: [
+            (_LinearPredictor([-0.5, 0.3, 1.1], 0.1), torch.sin(0.6 * torch.arange(30.0)) * 3, 12, 3, 6),
+            (
+                _LinearPredictor([0.2, 0.7], -0.2),
+                torch.cos(0.9 * torch.arange(20.0)) + 0.05 * torch.arange(20.0),
+                8,
+                2,
+                5,
+            ),
+        ],
+        mistakes=[
+            Mistake(
+                "you fed the true values back in (teacher forcing): a forecast made at time `start` cannot read "
+                "series[start], series[start + 1], …; feed your own predictions back",
+                _forecast_teacher_forcing,
+            ),
+            Mistake(
+                "your window never moves: every step predicts from the same tau values, so all forecasts are equal; "
+                "after each step drop the oldest value and append the prediction",
+                _forecast_frozen_window,
+            ),
+            Mistake(
+                "you put the prediction at the front of the window; windows are oldest first, so the newest value "
+                "(your prediction) goes last",
+                _forecast_prepended,
+            ),
+            Mistake(
+                "your first window ends at series[start], the first value you are asked to forecast: off by one "
+                "(the window is series[start - tau : start])",
+                _forecast_peeks,
+            ),
+        ],
+    )
+)
+
+
+# --- 01.latent_step --------------------------------------------------------------------------------
+
+
+def latent_step(
+    x_t: torch.Tensor, h: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor, b: torch.Tensor
+) -> torch.Tensor:
+    # h_t = tanh(W_xh x_t + W_hh h_{t-1} + b), with one row per batch item: x_t (B, I), h (B, H)
+    return torch.tanh(x_t @ W_xh.T + h @ W_hh.T + b)  # (B, H)
+
+
+def _latent_forgets_past(x_t, h, W_xh, W_hh, b):
+    return torch.tanh(x_t @ W_xh.T + b)
+
+
+def _latent_ignores_input(x_t, h, W_xh, W_hh, b):
+    return torch.tanh(h @ W_hh.T + b)
+
+
+def _latent_sigmoid(x_t, h, W_xh, W_hh, b):
+    return torch.sigmoid(x_t @ W_xh.T + h @ W_hh.T + b)
+
+
+def _latent_linear(x_t, h, W_xh, W_hh, b):
+    return x_t @ W_xh.T + h @ W_hh.T + b
+
+
+def _latent_untransposed(x_t, h, W_xh, W_hh, b):
+    return torch.tanh(x_t @ W_xh.T + h @ W_hh + b)
+
+
+def _latent_cases() -> list[tuple]:
+    generator = torch.Generator().manual_seed(1)
+    B, I, H = 2, 3, 4
+
+    def draw(*shape):
+        return torch.randn(*shape, generator=generator)
+
+    return [(draw(B, I), draw(B, H), draw(H, I), draw(H, H), draw(H)) for _ in range(2)]
+
+
+LATENT_STEP = register(
+    Exercise(
+        name="01.latent_step",
+        title="one update of the latent state h_t = f(h_{t-1}, x_t)",
+        hint=(
+            "h_t = tanh(W_xh x_t + W_hh h_{t-1} + b); with one row per batch item that is "
+            "torch.tanh(x_t @ W_xh.T + h @ W_hh.T + b), shape (B, H)"
+        ),
+        reference=latent_step,
+        cases=_latent_cases,
+        mistakes=[
+            Mistake(
+                "your state forgets the past: without W_hh h_{t-1} the new state depends on x_t alone "
+                "(that is a Markov model, not a latent autoregressive one)",
+                _latent_forgets_past,
+            ),
+            Mistake("your state ignores the new input x_t: add W_xh x_t", _latent_ignores_input),
+            Mistake("you applied a sigmoid where the state update uses tanh (values in (-1, 1))", _latent_sigmoid),
+            Mistake(
+                "you forgot the tanh: without a nonlinearity the state is a linear function of the past",
+                _latent_linear,
+            ),
+            Mistake(
+                "you multiplied h by W_hh instead of W_hh.T: with one row per batch item the product is h @ W_hh.T",
+                _latent_untransposed,
+            ),
+        ],
+    )
+)
