@@ -184,7 +184,7 @@ def ngram_explorer(
     def describe(view: NGramView) -> str:
         return (
             f"n={view.n} ({view.smoothing}): perplexity train {view.train_perplexity:.2f}, "
-            f"validation {view.val_perplexity:.2f}; {100 * view.unseen_fraction:.1f}% of validation "
+            f"validation {view.val_perplexity:.2f}; {100 * view.unseen_fraction:.2f}% of validation "
             f"{view.n}-grams never seen in training; sample: <code>{html.escape(view.prompt + view.sample)}</code>"
         )
 
