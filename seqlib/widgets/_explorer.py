@@ -61,7 +61,8 @@ class Explorer:
             self.summary.value = f"<b>cannot compute:</b> {self.error}"
         else:
             self.summary.value = self.describe(self.result) if self.describe else ""
-        self.output.clear_output(wait=True)
+        # wait=True avoids a flicker while the new figure is drawn; with nothing to draw, clear now
+        self.output.clear_output(wait=self.error is None and self.draw is not None)
         if self.error is None and self.draw is not None:
             with self.output:
                 fig = plt.figure(figsize=self.figsize)
