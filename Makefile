@@ -15,6 +15,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-
 help:
 	@echo "make lab        install into .venv (first time only) and open JupyterLab on the course"
 	@echo "make test       install the same way and run every test, notebooks included (nbval strict)"
+	@echo "make browser    only the browser tests: the widgets in JupyterLab under headless Chromium"
 	@echo "make notebooks  re-execute every notebook in place (refresh stored outputs)"
 	@echo "make bench      run the speed/result benchmarks under bench/"
 	@echo "make lint       ruff over seqlib, tests and bench"
@@ -43,6 +44,10 @@ unit: $(STAMP)
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL) notebooks
+
+# the real-browser check alone (JupyterLab + headless Chromium); `make test` runs it too
+browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser
 
 notebooks: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
