@@ -21,6 +21,12 @@ help:
 	@echo "make lint       ruff over seqlib, tests and bench"
 	@echo "make clean      remove .venv and caches"
 
+# NumPy's BLAS and torch's OpenMP pools get one thread, as seed_everything does for torch: the same
+# digits on every machine, and no threads waiting on each other when two notebooks share two cores.
+export OMP_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+
 # The stamp is rebuilt only when pyproject.toml changes, so a second run installs nothing.
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
