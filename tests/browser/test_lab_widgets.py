@@ -506,6 +506,8 @@ def test_widget_notebooks_discovered() -> None:
 def test_widgets_render_and_respond_in_jupyterlab(notebook: str, lab: Lab, browser_context: Any) -> None:
     stem = Path(notebook).stem
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob(f"{stem}-*.png"):  # this run's pictures only
+        old.unlink()
     nb_json = json.loads((lab.root / notebook).read_text(encoding="utf-8"))
     n_code = sum(c.get("cell_type") == "code" for c in nb_json["cells"])
     page = browser_context.new_page()
