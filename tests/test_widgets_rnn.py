@@ -12,6 +12,14 @@ from seqlib.widgets import temperature_explorer
 TEXT = "the quick brown fox jumps over the lazy dog " * 20
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def lm():
     torch.manual_seed(0)
@@ -48,3 +56,19 @@ def test_temperature_summary_escapes_html(lm) -> None:
     model, vocab, words = lm
     explorer = temperature_explorer(model, vocab, words, prefix="<b>", num_chars=3)
     assert "&lt;b&gt;" in explorer.summary.value
+
+
+def test_gradient_flow_sliders_change_the_models_and_zero_radius_is_a_message() -> None:
+    from seqlib.widgets import gradient_flow_explorer
+
+    ids = torch.randint(5, (2, 9), generator=torch.Generator().manual_seed(0))
+    explorer = gradient_flow_explorer(ids, 5, radius=1.0, forget_bias=0.0, hidden_size=4)
+    assert abs(explorer.result.rnn.radius - 1.0) < 1e-9 and explorer.result.lstm.forget_bias == 0.0
+    explorer.controls["radius"].value = 3.0
+    assert abs(explorer.result.rnn.radius - 3.0) < 1e-9 and explorer.result.rnn.relative[0] > 1
+    explorer.controls["forget_bias"].value = 6.0
+    assert float(explorer.result.lstm.forget.mean()) > 0.99 and "forget bias +6.0" in explorer.summary.value
+    explorer.controls["radius"].value = 0.0
+    assert explorer.result is None and "radius must be a positive number" in explorer.error
+    explorer.controls["radius"].value = 0.05  # tiny but positive: a tiny, still plottable gradient
+    assert explorer.error is None and 0 < float(explorer.result.rnn.relative[0]) < 1e-6

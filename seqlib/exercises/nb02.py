@@ -35,8 +35,8 @@ register(
         name="02.rnn_step",
         title="one RNN step",
         hint=(
-            "h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh): rows of x and h are samples, so multiply "
-            "by the transposed weights (x @ W_ih.T), add both biases, then squash with torch.tanh."
+            "h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh). Rows of x and h are samples, and W_ih is (H, I), "
+            "so the weights are used transposed; add both biases before the nonlinearity."
         ),
         reference=rnn_step,
         cases=_rnn_step_cases,
@@ -94,8 +94,9 @@ register(
         name="02.softmax_temperature",
         title="softmax with a temperature",
         hint=(
-            "divide the logits by the temperature, then take the softmax over the last dimension (the vocabulary): "
-            "torch.softmax(logits / temperature, dim=-1). Below 1 it sharpens, above 1 it flattens."
+            "reshape the scores before the softmax, not the probabilities after it; a temperature below 1 must "
+            "sharpen the distribution and one above 1 flatten it. The probabilities sum to 1 over the vocabulary, "
+            "the last dimension."
         ),
         reference=softmax_with_temperature,
         cases=_softmax_cases,
@@ -148,8 +149,8 @@ register(
         name="02.perplexity",
         title="perplexity from logits",
         hint=(
-            "perplexity = exp(mean cross-entropy): F.cross_entropy(logits, targets) is already the mean over tokens "
-            "of -log p(target) in nats, so take math.exp of it. A uniform guess over V tokens gives exactly V."
+            "perplexity is the exponential of the mean cross-entropy per token; F.cross_entropy gives that mean, in "
+            "nats (natural logarithm). Sanity check: a uniform guess over V tokens must give exactly V."
         ),
         reference=perplexity,
         cases=_perplexity_cases,

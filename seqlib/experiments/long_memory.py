@@ -1,0 +1,380 @@
+"""A task that needs a long memory, and an honest way to measure RNN, LSTM and GRU on it.
+
+**The task** (:func:`marked_recall_task`): a sequence of random letters from a vocabulary of V; one
+of them, after a few random letters (``prefix``), carries a marker; the network reads ``lag`` more
+random letters and must then name the marked letter.  So the answer depends on an input exactly L =
+``lag`` steps back, and on nothing in between: a model that cannot keep it for L steps scores chance,
+1/V.  Each step's input is the one-hot letter plus the marker bit, ``(N, T, V + 1)`` with
+T = prefix + L + 1.
+
+**Why the marker and the prefix.**  In the simpler version (recall the *first* letter of the sequence)
+the network starts from h_0 = 0, a point a tanh RNN can turn into an unstable equilibrium: the first
+input then tips the state into one of a few attractors that no later input moves, and the RNN
+"remembers" without ever learning through L steps.  We measured it: that version gives a plain RNN
+0.45-0.63 accuracy at L = 120-150 (chance 0.25).  With random letters before the marked one the
+state is already busy when the letter to keep arrives, and the trick is gone.
+
+**Why a naive run fails for the gated models.**  At torch's default initialisation every gate
+pre-activation is near 0, so the LSTM's forget gate and the GRU's update gate are near σ(0) = 0.5:
+the state *halves* at every step, and after L steps the marked letter's share is ~0.5^L (1e-12 at
+L = 40).  The loss is then flat in every direction that would use it (all four answers are
+symmetric, so the network sits at the chance plateau with nothing to pull it off).  The fix the LSTM
+literature uses is to initialise the gate *open*: a forget-gate bias of +1 (Gers et al. 2000,
+Jozefowicz et al. 2015) or the "chrono" initialisation of Tallec & Ollivier (2018),
+b_f ~ log U(1, T_max - 1) and b_i = -b_f, which gives each unit a memory time scale between 1 and
+T_max steps.  :func:`gate_bias_init_` does both (for the GRU, on the update gate z, which keeps the
+old state in torch's h = (1 - z) n + z h).
+
+Shape legend: N samples (B in a batch), T time steps, V vocabulary size, H hidden size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import seqlib.recurrent as recurrent
+
+__all__ = [
+    "KINDS",
+    "GATE_INITS",
+    "RESULTS_PATH",
+    "marked_recall_task",
+    "RecallNet",
+    "parameter_count",
+    "hidden_size_for_budget",
+    "gate_bias_init_",
+    "make_recall_net",
+    "RecallSettings",
+    "RecallRun",
+    "train_recall",
+    "recall_accuracy",
+    "input_gradient_norms",
+    "load_results",
+    "LongMemoryResults",
+]
+
+KINDS = ("rnn", "lstm", "gru")
+GATE_INITS = ("default", "forget+1", "chrono")
+RESULTS_PATH = Path(__file__).resolve().parent.parent.parent / "data" / "results" / "long_memory.json"
+
+_MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def marked_recall_task(
+    num_samples: int, lag: int, vocab_size: int = 4, prefix: int = 5, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Random letters, one marked; the answer is the marked letter, read ``lag`` steps later.
+
+    Args:
+        num_samples: N.   lag: L >= 1, steps between the marked letter and the answer.
+        vocab_size: V >= 2 letters.   prefix: random letters before the marked one (>= 0).
+        generator: for reproducible data.
+
+    Returns:
+        ``(inputs, targets)``: inputs (N, T, V + 1) float, T = prefix + L + 1, the one-hot letter and
+        (last feature) the marker, 1 at step ``prefix`` only; targets (N,) int64, the marked letter.
+    """
+    _check_int("num_samples", num_samples, 1)
+    _check_int("lag", lag, 1)
+    _check_int("vocab_size", vocab_size, 2)
+    _check_int("prefix", prefix, 0)
+    T = prefix + lag + 1
+    letters = torch.randint(vocab_size, (num_samples, T), generator=generator)  # (N, T)
+    marker = torch.zeros(num_samples, T, 1)  # (N, T, 1)
+    marker[:, prefix] = 1.0
+    inputs = torch.cat([F.one_hot(letters, vocab_size).float(), marker], dim=-1)  # (N, T, V + 1)
+    return inputs, letters[:, prefix].clone()
+
+
+class RecallNet(nn.Module):
+    """A recurrent layer (seqlib's RNN, LSTM or GRU, batch first) and a linear head on its last step.
+
+    Call ``net(inputs (B, T, V + 1)) -> logits (B, V)``.
+    """
+
+    def __init__(self, kind: str, vocab_size: int, hidden_size: int) -> None:
+        super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.kind = kind
+        self.recurrent = getattr(recurrent, _MODULES[kind])(vocab_size + 1, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        output, _ = self.recurrent(inputs)  # (B, T, H)
+        return self.head(output[:, -1])  # (B, V)
+
+
+def parameter_count(kind: str, vocab_size: int, hidden_size: int) -> int:
+    """Parameters of :class:`RecallNet`: G(H(V + 1) + H² + 2H) + HV + V."""
+    G, H, V = _GATES[kind], hidden_size, vocab_size
+    return G * (H * (V + 1) + H * H + 2 * H) + H * V + V
+
+
+def hidden_size_for_budget(kind: str, vocab_size: int, budget: int) -> int:
+    """The hidden size whose :class:`RecallNet` has the parameter count closest to ``budget``
+    (equal budgets make the comparison fair: the RNN gets more units than the gated models)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    _check_int("budget", budget, parameter_count(kind, vocab_size, 1))
+    sizes = range(1, int(math.isqrt(budget)) + 2)
+    return min(sizes, key=lambda H: (abs(parameter_count(kind, vocab_size, H) - budget), H))
+
+
+@torch.no_grad()
+def gate_bias_init_(
+    module: nn.Module, gate_init: str, max_lag: int = 100, generator: torch.Generator | None = None
+) -> nn.Module:
+    """Initialise the keep-gate biases of a seqlib/torch LSTM or GRU (layer 0), in place.
+
+    ``"default"``: leave torch's U(-1/√H, 1/√H).  ``"forget+1"``: forget-gate bias 1 (LSTM; GRU: update
+    gate z bias 1).  ``"chrono"``: b_f ~ log U(1, max_lag - 1), b_i = -b_f for the LSTM; b_z ~ log U(1,
+    max_lag - 1) for the GRU.  The new value goes to ``bias_ih`` and ``bias_hh`` is zeroed on those rows,
+    so the sum (what the gate sees) is the value.  An RNN has no gate: only ``"default"`` is accepted.
+    """
+    if gate_init not in GATE_INITS:
+        raise ValueError(f"gate_init must be one of {GATE_INITS}, got {gate_init!r}")
+    mode = type(module).__name__.upper()
+    if gate_init == "default":
+        return module
+    if mode not in ("LSTM", "GRU"):
+        raise ValueError(f"gate_init={gate_init!r} needs an LSTM or GRU (a plain RNN has no gate), got {mode}")
+    _check_int("max_lag", max_lag, 2)
+    H = module.hidden_size
+    keep = slice(H, 2 * H)  # LSTM i|f|g|o: f;  GRU r|z|n: z
+    if gate_init == "forget+1":
+        bias = torch.ones(H)
+    else:
+        uniform = torch.rand(H, generator=generator) * (max(max_lag - 1, 1) - 1) + 1  # U(1, max_lag - 1)
+        bias = torch.log(uniform)
+    module.bias_ih_l0[keep] = bias
+    module.bias_hh_l0[keep] = 0.0
+    if mode == "LSTM" and gate_init == "chrono":
+        module.bias_ih_l0[:H] = -bias  # input gate: write as slowly as the unit forgets
+        module.bias_hh_l0[:H] = 0.0
+    return module
+
+
+def make_recall_net(
+    kind: str, vocab_size: int = 4, parameter_budget: int = 5000, gate_init: str = "default", max_lag: int = 100,
+    generator: torch.Generator | None = None,
+) -> RecallNet:
+    """A :class:`RecallNet` with about ``parameter_budget`` parameters and the chosen gate init."""
+    net = RecallNet(kind, vocab_size, hidden_size_for_budget(kind, vocab_size, parameter_budget))
+    if kind == "rnn" and gate_init != "default":
+        raise ValueError(f"gate_init={gate_init!r} needs an LSTM or GRU (a plain RNN has no gate)")
+    gate_bias_init_(net.recurrent, gate_init, max_lag, generator)
+    return net
+
+
+@torch.no_grad()
+def recall_accuracy(net: RecallNet, inputs: Tensor, targets: Tensor, batch_size: int = 1000) -> float:
+    """Fraction of samples whose most likely answer is the marked letter."""
+    correct = 0
+    for start in range(0, len(targets), batch_size):
+        logits = net(inputs[start : start + batch_size])  # (B, V)
+        correct += int((logits.argmax(dim=-1) == targets[start : start + batch_size]).sum())
+    return correct / len(targets)
+
+
+@dataclass(frozen=True)
+class RecallSettings:
+    """Everything that decides a training run of the recall task (saved with every result)."""
+
+    kind: Literal["rnn", "lstm", "gru"]
+    lag: int
+    gate_init: str = "default"
+    lr: float = 1e-2
+    max_steps: int = 600
+    batch_size: int = 128
+    clip: float | None = 1.0
+    parameter_budget: int = 5000
+    vocab_size: int = 4
+    prefix: int = 5
+    eval_every: int = 50
+    val_samples: int = 512
+    test_samples: int = 2000
+    stop_at_accuracy: float | None = 0.99
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.gate_init not in GATE_INITS:
+            raise ValueError(f"gate_init must be one of {GATE_INITS}, got {self.gate_init!r}")
+        if self.kind == "rnn" and self.gate_init != "default":
+            raise ValueError(f"gate_init={self.gate_init!r} needs an LSTM or GRU (a plain RNN has no gate)")
+        for name in ("lag", "max_steps", "batch_size", "eval_every", "val_samples", "test_samples"):
+            _check_int(name, getattr(self, name), 1)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+
+
+class RecallRun(NamedTuple):
+    """One training run: its settings and seed, the test accuracy at the end, the steps it took
+    (fewer than ``max_steps`` when it reached ``stop_at_accuracy`` on the validation set), the
+    history ``(step, training loss, validation accuracy)`` every ``eval_every`` steps, and the model's
+    size.  ``seconds`` is wall-clock training time (the only field that varies between runs)."""
+
+    settings: RecallSettings
+    seed: int
+    accuracy: float
+    steps: int
+    history: tuple[tuple[int, float, float], ...]
+    hidden_size: int
+    parameters: int
+    seconds: float
+
+
+def train_recall(
+    settings: RecallSettings, seed: int = 0, progress: Callable[[int, float, float], None] | None = None
+) -> tuple[RecallRun, RecallNet]:
+    """Train a :class:`RecallNet` on fresh batches of the task with Adam (and clipping); evaluate.
+
+    The seed decides the initial weights (torch's global generator is seeded with it), the
+    training batches, and (offset by 10,000 and 20,000) the validation and test sets, so a run is
+    reproducible on the same machine and thread count.
+
+    Returns:
+        ``(run, net)``.
+    """
+    s = settings
+    torch.manual_seed(seed)
+    net = make_recall_net(
+        s.kind, s.vocab_size, s.parameter_budget, s.gate_init, max_lag=s.lag + 1,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    train_gen = torch.Generator().manual_seed(seed)
+    val = marked_recall_task(s.val_samples, s.lag, s.vocab_size, s.prefix, torch.Generator().manual_seed(10_000 + seed))
+    test = marked_recall_task(
+        s.test_samples, s.lag, s.vocab_size, s.prefix, torch.Generator().manual_seed(20_000 + seed)
+    )
+    optimizer = torch.optim.Adam(net.parameters(), lr=s.lr)
+    history: list[tuple[int, float, float]] = []
+    seconds, step = 0.0, 0
+    while step < s.max_steps:
+        start = time.perf_counter()
+        inputs, targets = marked_recall_task(s.batch_size, s.lag, s.vocab_size, s.prefix, train_gen)
+        loss = F.cross_entropy(net(inputs), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if s.clip is not None:
+            nn.utils.clip_grad_norm_(net.parameters(), s.clip)
+        optimizer.step()
+        seconds += time.perf_counter() - start
+        step += 1
+        if step % s.eval_every == 0 or step == s.max_steps:
+            accuracy = recall_accuracy(net, *val)
+            history.append((step, round(loss.item(), 4), round(accuracy, 4)))
+            if progress is not None:
+                progress(step, loss.item(), accuracy)
+            if s.stop_at_accuracy is not None and accuracy >= s.stop_at_accuracy:
+                break
+    H = net.recurrent.hidden_size
+    run = RecallRun(
+        s, seed, recall_accuracy(net, *test), step, tuple(history), H, sum(p.numel() for p in net.parameters()),
+        seconds,
+    )
+    return run, net
+
+
+def input_gradient_norms(net: RecallNet, inputs: Tensor, targets: Tensor) -> Tensor:
+    """‖∂L/∂x_t‖ for every step t (norm over the batch and features), L the mean cross-entropy.
+
+    At initialisation this says how much of the learning signal reaches the marked letter at all:
+    if ∂L/∂x_prefix is 1e-12 of ∂L/∂x_last, the network cannot discover that the marked letter matters.
+
+    Returns:
+        (T,) float64.
+    """
+    x = inputs.detach().clone().requires_grad_(True)  # (B, T, V + 1)
+    loss = F.cross_entropy(net(x), targets)
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad.double().norm(dim=(0, 2))  # (T,)
+
+
+# --------------------------------------------------------------------------------------------------
+# The result file written by bench/long_memory.py
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LongMemoryResults:
+    """``data/results/long_memory.json`` as written by ``bench/long_memory.py``.
+
+    ``settings``: what every run shared (and the command, torch version, wall time); ``runs``: one
+    dict per training run with ``arm``, ``kind``, ``gate_init``, ``lag``, ``lr``, ``prefix``, ``seed``,
+    ``accuracy`` (test), ``val_accuracy`` (the last validation figure), ``steps`` and ``seconds``.
+    """
+
+    settings: dict
+    runs: list[dict]
+
+    def select(self, **conditions) -> list[dict]:
+        """The runs whose fields equal ``conditions`` (e.g. ``arm="rnn", lag=40``), in file order."""
+        return [run for run in self.runs if all(run.get(k) == v for k, v in conditions.items())]
+
+    @property
+    def arms(self) -> list[str]:
+        return list(dict.fromkeys(run["arm"] for run in self.runs))
+
+    def lags(self, prefix: int | None = None) -> list[int]:
+        runs = self.runs if prefix is None else self.select(prefix=prefix)
+        return sorted({run["lag"] for run in runs})
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({run["seed"] for run in self.runs})
+
+    def lrs(self, arm: str, lag: int, prefix: int) -> list[float]:
+        return sorted({run["lr"] for run in self.select(arm=arm, lag=lag, prefix=prefix)})
+
+    def best_lr(self, arm: str, lag: int, prefix: int) -> float:
+        """The learning rate with the best mean *validation* accuracy over seeds (ties: the smaller)."""
+        lrs = self.lrs(arm, lag, prefix)
+        if not lrs:
+            raise KeyError(f"no runs for arm={arm!r}, lag={lag}, prefix={prefix}; arms: {', '.join(self.arms)}")
+
+        def mean_val(lr: float) -> float:
+            runs = self.select(arm=arm, lag=lag, prefix=prefix, lr=lr)
+            return sum(run["val_accuracy"] for run in runs) / len(runs)
+
+        return max(lrs, key=lambda lr: (mean_val(lr), -lr))
+
+    def accuracies(self, arm: str, lag: int, prefix: int, lr: float | None = None) -> list[float]:
+        """Per-seed test accuracies of one arm at one lag (at its best learning rate if ``lr`` is None)."""
+        lr = self.best_lr(arm, lag, prefix) if lr is None else lr
+        runs = sorted(self.select(arm=arm, lag=lag, prefix=prefix, lr=lr), key=lambda run: run["seed"])
+        if not runs:
+            raise KeyError(f"no runs for arm={arm!r}, lag={lag}, prefix={prefix}, lr={lr}")
+        return [run["accuracy"] for run in runs]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
+
+
+def load_results(path: str | Path | None = None) -> LongMemoryResults:
+    """Read the bench's result file (default ``data/results/long_memory.json``)."""
+    path = RESULTS_PATH if path is None else Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no result file; run `python bench/long_memory.py` to make it")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    missing = {"settings", "runs"} - set(data)
+    if missing:
+        raise ValueError(f"{path}: not a long-memory result file (missing {sorted(missing)})")
+    return LongMemoryResults(**data)
