@@ -1,9 +1,13 @@
-"""Shared test setup: deterministic torch, float64 where parity tests ask for it."""
+"""Shared test setup: one torch thread (as the notebooks use) and a fixed seed before every test."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+
+# One thread, as seed_everything sets for the notebooks: with `pytest -n 2` on two cores, two
+# processes with two threads each make torch's threads wait on each other (10x slower tests).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ import nbformat
 from nbclient import NotebookClient
 
 UUID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")  # widget model ids, also inside IPY_MODEL_…
-TIMEOUT_S = 600
+TIMEOUT_S = 300  # per cell
 
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -94,7 +94,11 @@ def run(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     NotebookClient(
-        nb, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        shutdown_kernel="immediate",  # a graceful shutdown has been seen to hang, rarely, after the last cell
     ).execute()
     seconds = time.perf_counter() - start
     path.write_text(normalise(nb), encoding="utf-8")
