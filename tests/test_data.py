@@ -267,7 +267,7 @@ def test_lm_batches_shapes_and_shift(sequential: bool) -> None:
 def test_sequential_batches_continue_row_by_row() -> None:
     corpus = torch.arange(1000)
     pairs = list(data.lm_batches(corpus, 3, 5, sequential=True, generator=torch.Generator().manual_seed(0)))
-    for (X0, _), (X1, _) in zip(pairs, pairs[1:]):
+    for (X0, _), (X1, _) in zip(pairs, pairs[1:], strict=False):
         assert torch.equal(X1[:, 0], X0[:, -1] + 1)  # row b of batch i+1 starts where row b of batch i ended
 
 
