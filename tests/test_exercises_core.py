@@ -63,3 +63,43 @@ def test_compare_describes_shapes_nan_and_tuples() -> None:
 def test_unknown_exercise_name_lists_known_ones() -> None:
     with pytest.raises(KeyError, match="no exercise named 'nope'"):
         exercises.check("nope", _reference)
+
+
+# --- every registered exercise of every notebook ------------------------------------------------
+
+exercises._load_all()
+ALL_NAMES = sorted(exercises.EXERCISES)
+ALL_MISTAKES = [(name, k) for name in ALL_NAMES for k in range(len(exercises.EXERCISES[name].mistakes))]
+
+
+def test_every_notebook_with_exercises_has_at_least_three() -> None:
+    per_notebook: dict[str, int] = {}
+    for name in ALL_NAMES:
+        per_notebook[name.split(".")[0]] = per_notebook.get(name.split(".")[0], 0) + 1
+    assert per_notebook and all(count >= 3 for count in per_notebook.values()), per_notebook
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_registered_reference_passes_and_stub_is_not_done(name: str) -> None:
+    exercise = exercises.EXERCISES[name]
+    assert exercises._diagnose(exercise, exercise.reference).passed
+
+    def stub(*args):
+        raise NotImplementedError
+
+    feedback = exercises._diagnose(exercise, stub)
+    assert feedback.status == "todo" and "not done yet" in feedback.message and exercise.hint in feedback.message
+
+
+@pytest.mark.parametrize(("name", "index"), ALL_MISTAKES)
+def test_registered_mistake_is_named(name: str, index: int) -> None:
+    exercise = exercises.EXERCISES[name]
+    mistake = exercise.mistakes[index]
+    feedback = exercises._diagnose(exercise, mistake.wrong)
+    assert feedback.status == "wrong" and mistake.message in feedback.message, feedback.message
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_registered_solution_prints_the_reference(name: str, capsys) -> None:
+    source = exercises.solution(name)
+    assert "def " in source and "return" in source and source in capsys.readouterr().out
