@@ -106,6 +106,20 @@ def _number(path: Path, lineno: int, token: str, what: str) -> float:
     return value
 
 
+def _csv_rows(path: Path, lines: list[str], columns: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """Check a two-or-more-column CSV header, then yield ``(line number, cells)`` for each non-blank row."""
+    if [h.strip().strip('"') for h in lines[0].split(",")] != columns:
+        raise DataFileError(path, "malformed", f"expected columns {','.join(columns)}, found {lines[0]!r}", 1)
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cells = line.split(",")
+        if len(cells) != len(columns):
+            detail = f"expected {len(columns)} columns, found {len(cells)}: {line!r}"
+            raise DataFileError(path, "malformed", detail, lineno)
+        yield lineno, cells
+
+
 # --- The Time Machine --------------------------------------------------------------------------
 
 
@@ -332,16 +346,8 @@ def load_sunspots_yearly(path: str | Path | None = None, *, verify: bool = True)
     path = _resolve(path, "sunspots_yearly.csv")
     raw = _read_bytes(path)
     lines = _decode(path, raw)
-    header = [h.strip().strip('"') for h in lines[0].split(",")]
-    if header != ["YEAR", "SUNACTIVITY"]:
-        raise DataFileError(path, "malformed", f"expected columns YEAR,SUNACTIVITY, found {lines[0]!r}", 1)
     years, values = [], []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        cells = line.split(",")
-        if len(cells) != 2:
-            raise DataFileError(path, "malformed", f"expected 2 columns, found {len(cells)}: {line!r}", lineno)
+    for lineno, cells in _csv_rows(path, lines, ["YEAR", "SUNACTIVITY"]):
         year = _number(path, lineno, cells[0], "YEAR")
         if years and year != years[-1] + 1:
             raise DataFileError(path, "malformed", f"year {year:g} does not follow {years[-1]:g}", lineno)
@@ -427,15 +433,8 @@ def load_co2_weekly(
     path = _resolve(path, "co2_weekly.csv")
     raw = _read_bytes(path)
     lines = _decode(path, raw)
-    if [h.strip() for h in lines[0].split(",")] != ["date", "co2"]:
-        raise DataFileError(path, "malformed", f"expected columns date,co2, found {lines[0]!r}", 1)
     dates, values = [], []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        cells = line.split(",")
-        if len(cells) != 2:
-            raise DataFileError(path, "malformed", f"expected 2 columns, found {len(cells)}: {line!r}", lineno)
+    for lineno, cells in _csv_rows(path, lines, ["date", "co2"]):
         stamp = cells[0].strip()
         if not re.fullmatch(r"\d{8}", stamp):
             raise DataFileError(path, "malformed", f"date {stamp!r} is not YYYYMMDD", lineno)
