@@ -26,6 +26,11 @@ help:
 export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
+# ... and the digits every x86 CPU gives alike: MKL's COMPATIBLE branch (MKL otherwise picks its kernels by
+# CPU vendor and model) and torch's portable kernels. Kept in step with seqlib/_determinism.py's
+# REPRODUCIBLE_ENV (a unit test checks). `make bench` measures speed without them.
+export MKL_CBWR := COMPATIBLE
+export ATEN_CPU_CAPABILITY := default
 
 # The stamp is rebuilt only when pyproject.toml changes, so a second run installs nothing.
 $(STAMP): pyproject.toml
@@ -60,7 +65,7 @@ notebooks: $(STAMP)
 
 # the speed comparisons; bench/charlm_budget.py (5 min) and bench/long_memory.py (13 min) are run by hand
 bench: $(STAMP)
-	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in bench/bench_*.py; do echo "== $$f"; env -u MKL_CBWR -u ATEN_CPU_CAPABILITY $(BIN)/python $$f || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check seqlib tests bench tools

@@ -8,16 +8,39 @@ One thread is the default.  The course's models are small, so a second thread bu
 when two processes share two cores (``pytest -n 2`` running two notebooks, or a busy laptop) torch's
 threads wait on each other and a step can take 50× longer.  One thread gives the same digits on
 every machine and never oversubscribes.
+
+Same digits on every x86 CPU.  A fixed seed and thread count are not enough across machines: MKL (torch's
+BLAS) picks its matrix-product kernels by CPU vendor and model, and torch picks AVX-512, AVX2 or plain
+loops for its elementwise kernels, and the last bits differ between them (seen: a 02 notebook trained on an
+Intel and on an AMD machine ended at validation perplexity 4.252 and 4.269).  :data:`REPRODUCIBLE_ENV`
+pins both: MKL's ``COMPATIBLE`` branch, the only one Intel documents as bitwise reproducible on Intel
+and non-Intel CPUs alike, and torch's portable ``default`` kernels.  The variables must be set before
+torch is loaded, so they live in the environment, not in :func:`seed_everything`: the Makefile exports
+them for tests, notebooks and the lab, and ``tests/conftest.py`` and ``tools/run_notebooks.py`` set them
+for the kernels they start.  The price: matrix products about 2x slower (a notebook that trains takes
+about 40 s instead of 25 s).  Benchmarks run without them.
 """
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
 import torch
 
 DEFAULT_THREADS = 1
+
+REPRODUCIBLE_ENV = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default"}
+"""Environment under which stored notebook outputs are made and compared (see the module docstring)."""
+
+
+def reproducible_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default: a copy of ``os.environ``) with :data:`REPRODUCIBLE_ENV` added where unset."""
+    env = dict(os.environ if environ is None else environ)
+    for name, value in REPRODUCIBLE_ENV.items():
+        env.setdefault(name, value)
+    return env
 
 
 def seed_everything(seed: int = 0, threads: int = DEFAULT_THREADS) -> None:

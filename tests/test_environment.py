@@ -61,3 +61,11 @@ def test_environment_installs_seqlib_and_python_311() -> None:
 
 def test_torch_is_pinned_to_the_cpu_release() -> None:
     assert pyproject_pins()["torch"] == "2.13.0"
+
+
+def test_makefile_exports_the_reproducible_environment() -> None:
+    from seqlib._determinism import REPRODUCIBLE_ENV
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for name, value in REPRODUCIBLE_ENV.items():
+        assert f"export {name} := {value}\n" in makefile, f"Makefile must export {name} := {value}"

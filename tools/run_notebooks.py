@@ -9,11 +9,15 @@ volatile metadata is normalised so that running twice gives byte-identical files
 - widget model ids (random UUIDs) are renamed in order of appearance, in the outputs and in the
   saved widget state, so widgets still render on a static page (nbviewer, GitHub);
 - the kernel's exact Python patch version is reduced to major.minor.
+
+The kernels run under ``seqlib._determinism.REPRODUCIBLE_ENV`` (set here when unset), so the stored
+digits are those every x86 CPU gives.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -21,6 +25,8 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from seqlib._determinism import reproducible_env
 
 UUID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")  # widget model ids, also inside IPY_MODEL_…
 TIMEOUT_S = 300  # per cell
@@ -110,6 +116,7 @@ def main(paths: list[str]) -> int:
     if not paths:
         print(__doc__)
         return 2
+    os.environ.update(reproducible_env())  # inherited by every kernel started below
     for name in paths:
         seconds = run(Path(name))
         print(f"{name}: executed in {seconds:.1f} s")
