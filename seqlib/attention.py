@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlib import _checks
+
 __all__ = [
     "AttentionTrace",
     "MultiheadAttention",
@@ -95,14 +97,12 @@ def causal_mask(
     Returns:
         ``(T, T)`` mask in seqlib's (torch.nn's) convention.
     """
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    _checks.positive_int("size", size)
     # blocked[i, j] = j > i
     blocked = torch.ones(size, size, dtype=torch.bool, device=device).triu(diagonal=1)  # (T, T)
     if dtype == torch.bool:
         return blocked
-    if not dtype.is_floating_point:
-        raise ValueError(f"dtype must be torch.bool or a floating dtype, got {dtype}")
+    _checks.mask_dtype(dtype)
     return torch.zeros(size, size, dtype=dtype, device=device).masked_fill(blocked, float("-inf"))
 
 
@@ -118,16 +118,9 @@ def padding_mask(lengths: Tensor | list[int], max_len: int | None = None) -> Ten
         ``MultiheadAttention`` and the ``*_key_padding_mask`` of the Transformer modules.
     """
     lengths = torch.as_tensor(lengths)
-    if lengths.dim() != 1 or lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-        raise ValueError(f"lengths must be a 1-D integer tensor, got shape {tuple(lengths.shape)} "
-                         f"and dtype {lengths.dtype}")
-    if (lengths < 0).any():
-        raise ValueError("lengths must be non-negative")
-    longest = int(lengths.max()) if lengths.numel() else 0
+    _checks.padding_lengths(lengths, max_len)
     if max_len is None:
-        max_len = longest
-    if max_len < longest:
-        raise ValueError(f"max_len={max_len} is shorter than the longest length {longest}")
+        max_len = int(lengths.max()) if lengths.numel() else 0
     positions = torch.arange(max_len, device=lengths.device)  # (S,)
     return positions.unsqueeze(0) >= lengths.unsqueeze(1)  # (B, S)
 
@@ -200,7 +193,7 @@ def scaled_dot_product_attention(
     Returns:
         ``output`` ``(..., T, d_v)``, or ``(output, trace)`` when ``return_trace``.
     """
-    _check_attention_inputs(q, k, v, attn_mask, key_padding_mask, scale, dropout_p)
+    _checks.attention_inputs(q, k, v, attn_mask, key_padding_mask, scale, dropout_p)
     mask = combine_masks(attn_mask, key_padding_mask, ndim=q.dim())
     trace = _attention(q, k, v, mask, scale, dropout_p)
     return (trace.output, trace) if return_trace else trace.output
@@ -292,9 +285,7 @@ class MultiheadAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_mha_config(embed_dim, num_heads, dropout, kdim, vdim)
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("seqlib's MultiheadAttention has no add_bias_kv / add_zero_attn")
+        _checks.mha_config(embed_dim, num_heads, dropout, kdim, vdim, add_bias_kv, add_zero_attn)
         factory = {"device": device, "dtype": dtype}
         self.embed_dim = embed_dim
         self.kdim = kdim if kdim is not None else embed_dim
@@ -337,7 +328,7 @@ class MultiheadAttention(nn.Module):
         average_attn_weights: bool = True,
         is_causal: bool = False,
         *,
-        need_trace: bool = False,
+        return_trace: bool = False,
     ) -> tuple[Tensor, Tensor | None] | tuple[Tensor, Tensor | None, MultiheadAttentionTrace]:
         """Attend from ``query`` to ``key``/``value``.
 
@@ -353,14 +344,14 @@ class MultiheadAttention(nn.Module):
             average_attn_weights: average the returned weights over heads.
             is_causal: if ``attn_mask`` is ``None``, use :func:`causal_mask` (T must equal S);
                 if ``attn_mask`` is given it is used as is (torch's "hint" meaning).
-            need_trace: (seqlib only) also return a :class:`MultiheadAttentionTrace`.
+            return_trace: (seqlib only) also return a :class:`MultiheadAttentionTrace`.
 
         Returns:
             ``(output, weights)``: output shaped like ``query`` with E features; weights
             ``(B, T, S)`` averaged or ``(B, heads, T, S)`` per head (no ``B`` when unbatched),
-            or ``None``.  With ``need_trace``, ``(output, weights, trace)``.
+            or ``None``.  With ``return_trace``, ``(output, weights, trace)``.
         """
-        _check_mha_inputs(self, query, key, value, key_padding_mask, attn_mask, is_causal)
+        _checks.mha_inputs(self, query, key, value, key_padding_mask, attn_mask, is_causal)
         batched = query.dim() == 3
         if not batched:
             batch_dim = 0 if self.batch_first else 1
@@ -393,7 +384,7 @@ class MultiheadAttention(nn.Module):
         if not batched:
             output = output.squeeze(batch_dim)
             weights = None if weights is None else weights.squeeze(0)
-        if not need_trace:
+        if not return_trace:
             return output, weights
         trace = MultiheadAttentionTrace(q, k, v, *steps[:4], head_outputs=steps.output)
         if not batched:
@@ -510,106 +501,3 @@ def state_dict_to_torch(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
             converted[f"{p}in_proj_bias"] = torch.cat([group[f"{proj}.bias"] for proj in _PROJECTIONS])
     return converted
 
-
-# --- validation (kept away from the math) ---------------------------------------------------------
-
-
-def _check_mask(name: str, mask: Tensor | None, expected: tuple[int, ...] | None, hint: str = "") -> None:
-    """A mask is None or a bool/float Tensor, of shape ``expected`` unless that is None."""
-    if mask is None:
-        return
-    if not isinstance(mask, Tensor):
-        raise ValueError(f"{name} must be a Tensor or None, got {type(mask).__name__}")
-    if mask.dtype != torch.bool and not mask.dtype.is_floating_point:
-        raise ValueError(f"{name} must be bool (True = may not attend) or floating (added), got {mask.dtype}")
-    if expected is not None and tuple(mask.shape) != expected:
-        raise ValueError(f"{name} must have shape {hint} = {expected}, got {tuple(mask.shape)}")
-
-
-def _check_attention_inputs(
-    q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, key_padding_mask: Tensor | None,
-    scale: float | None, dropout_p: float,
-) -> None:
-    for name, x in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(x, Tensor):
-            raise ValueError(f"{name} must be a Tensor, got {type(x).__name__}")
-        if x.dim() < 2:
-            raise ValueError(f"{name} must have rank >= 2 (..., length, features), got shape {tuple(x.shape)}")
-    if not (q.dim() == k.dim() == v.dim()):
-        raise ValueError(f"q, k, v must have the same rank, got {q.dim()}, {k.dim()}, {v.dim()}")
-    if k.shape[:-2] != q.shape[:-2] or v.shape[:-2] != q.shape[:-2]:
-        raise ValueError(f"q, k, v must share leading dims, got {tuple(q.shape)}, {tuple(k.shape)}, "
-                         f"{tuple(v.shape)}")
-    if k.shape[-1] != q.shape[-1]:
-        raise ValueError(f"k must have the features of q (d_k = {q.shape[-1]}), got {k.shape[-1]}")
-    if v.shape[-2] != k.shape[-2]:
-        raise ValueError(f"v must have as many positions as k (S = {k.shape[-2]}), got {v.shape[-2]}")
-    scores_shape = (*q.shape[:-1], k.shape[-2])
-    if attn_mask is not None:
-        _check_mask("attn_mask", attn_mask, None)
-        try:
-            broadcast = torch.broadcast_shapes(attn_mask.shape, scores_shape)
-        except RuntimeError:
-            broadcast = None
-        if broadcast != torch.Size(scores_shape):
-            raise ValueError(f"attn_mask must broadcast to the scores (..., T, S) = {scores_shape}, "
-                             f"got {tuple(attn_mask.shape)}")
-    expected = (k.shape[-2],) if q.dim() == 2 else (q.shape[0], k.shape[-2])
-    _check_mask("key_padding_mask", key_padding_mask, expected, "(B, S)" if q.dim() > 2 else "(S,)")
-    if scale is not None and (not isinstance(scale, (int, float)) or isinstance(scale, bool)):
-        raise ValueError(f"scale must be a number or None, got {scale!r}")
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
-
-
-def _check_mha_config(embed_dim: int, num_heads: int, dropout: float, kdim: int | None, vdim: int | None) -> None:
-    for name, n in (("embed_dim", embed_dim), ("num_heads", num_heads), ("kdim", kdim), ("vdim", vdim)):
-        if n is None and name in ("kdim", "vdim"):
-            continue
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
-    if embed_dim % num_heads:
-        raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-
-
-def _check_mha_inputs(
-    mha: MultiheadAttention, query: Tensor, key: Tensor, value: Tensor,
-    key_padding_mask: Tensor | None, attn_mask: Tensor | None, is_causal: bool,
-) -> None:
-    layout = "(B, T, E)" if mha.batch_first else "(T, B, E)"
-    for name, x in (("query", query), ("key", key), ("value", value)):
-        if not isinstance(x, Tensor):
-            raise ValueError(f"{name} must be a Tensor, got {type(x).__name__}")
-        if x.dim() not in (2, 3):
-            raise ValueError(f"{name} must be 3-D {layout} or 2-D unbatched, got shape {tuple(x.shape)}")
-    if not (query.dim() == key.dim() == value.dim()):
-        raise ValueError(f"query, key, value must all be batched or all unbatched, got ranks "
-                         f"{query.dim()}, {key.dim()}, {value.dim()}")
-    for name, x, features in (("query", query, mha.embed_dim), ("key", key, mha.kdim), ("value", value, mha.vdim)):
-        if x.shape[-1] != features:
-            what = "embed_dim" if name == "query" else ("kdim" if name == "key" else "vdim")
-            raise ValueError(f"{name} must have {what} = {features} features, got {x.shape[-1]}")
-    batched = query.dim() == 3
-    seq_dim = 1 if (batched and mha.batch_first) else 0
-    T, S = query.shape[seq_dim], key.shape[seq_dim]
-    if value.shape[seq_dim] != S:
-        raise ValueError(f"value must have as many positions as key (S = {S}), got {value.shape[seq_dim]}")
-    B = None
-    if batched:
-        batch_dim = 0 if mha.batch_first else 1
-        B = query.shape[batch_dim]
-        for name, x in (("key", key), ("value", value)):
-            if x.shape[batch_dim] != B:
-                raise ValueError(f"{name} must have the batch size of query (B = {B}), got {x.shape[batch_dim]}")
-    if key_padding_mask is not None:
-        expected = (B, S) if batched else (S,)
-        _check_mask("key_padding_mask", key_padding_mask, expected, "(B, S)" if batched else "(S,)")
-    if attn_mask is not None:
-        if isinstance(attn_mask, Tensor) and attn_mask.dim() == 3:
-            _check_mask("attn_mask", attn_mask, ((B or 1) * mha.num_heads, T, S), "(B * num_heads, T, S)")
-        else:
-            _check_mask("attn_mask", attn_mask, (T, S), "(T, S)")
-    if is_causal and attn_mask is None and T != S:
-        raise ValueError(f"is_causal without attn_mask needs T == S, got T = {T}, S = {S}")

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqlib import _checks
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 # file name -> (size in bytes, SHA-256) of the copies shipped in data/ (see data/README.md)
@@ -176,8 +178,7 @@ class Vocab:
     def __init__(
         self, tokens: Iterable = (), min_freq: int = 0, reserved_tokens: Sequence[str] | None = None
     ) -> None:
-        if not isinstance(min_freq, int) or min_freq < 0:
-            raise ValueError(f"min_freq must be a non-negative int, got {min_freq!r}")
+        _checks.non_negative_int("min_freq", min_freq, allow_bool=True)
         reserved = list(reserved_tokens or [])
         if self.UNK in reserved or len(set(reserved)) != len(reserved):
             raise ValueError(f"reserved_tokens must be distinct and must not contain {self.UNK!r}, got {reserved}")
@@ -242,10 +243,8 @@ def split_sequence(seq: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch.
 
     The parts are contiguous and share no position, so no validation token is ever trained on.
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
-    if seq.dim() != 1:
-        raise ValueError(f"seq must be 1-D, got shape {tuple(seq.shape)}")
+    _checks.fraction("val_fraction", val_fraction)
+    _checks.one_dimensional("seq", seq)
     cut = int(round(len(seq) * (1.0 - val_fraction)))
     if cut < 2 or len(seq) - cut < 2:
         raise ValueError(f"seq of length {len(seq)} is too short to split with val_fraction={val_fraction}")
@@ -271,12 +270,9 @@ class LanguageModelBatches:
     _checked: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.corpus.dim() != 1:
-            raise ValueError(f"corpus must be 1-D, got shape {tuple(self.corpus.shape)}")
-        for name in ("batch_size", "num_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        _checks.one_dimensional("corpus", self.corpus)
+        _checks.positive_int("batch_size", self.batch_size, allow_bool=True)
+        _checks.positive_int("num_steps", self.num_steps, allow_bool=True)
         need = self.batch_size * self.num_steps + self.num_steps  # room for the worst offset
         if len(self.corpus) <= need:
             raise ValueError(
@@ -428,8 +424,7 @@ def load_co2_weekly(
     - ``"nan"``: keep the gaps as NaN (for plotting the raw data).
     - ``"drop"``: drop the missing weeks (the series is then no longer evenly spaced).
     """
-    if missing not in ("interpolate", "nan", "drop"):
-        raise ValueError(f"missing must be 'interpolate', 'nan' or 'drop', got {missing!r}")
+    _checks.one_of("missing", missing, ("interpolate", "nan", "drop"))
     path = _resolve(path, "co2_weekly.csv")
     raw = _read_bytes(path)
     lines = _decode(path, raw)
@@ -473,12 +468,9 @@ def sliding_windows(
         ``features`` (N, tau) and ``labels`` (N,), float32, with ``N = len(series) - tau - horizon + 1``.
     """
     x = torch.as_tensor(np.asarray(series, dtype=np.float32) if not isinstance(series, torch.Tensor) else series)
-    if x.dim() != 1:
-        raise ValueError(f"series must be 1-D, got shape {tuple(x.shape)}")
-    if not isinstance(tau, int) or tau < 1:
-        raise ValueError(f"tau must be a positive int, got {tau!r}")
-    if not isinstance(horizon, int) or horizon < 1:
-        raise ValueError(f"horizon must be a positive int, got {horizon!r}")
+    _checks.one_dimensional("series", x)
+    _checks.positive_int("tau", tau, allow_bool=True)
+    _checks.positive_int("horizon", horizon, allow_bool=True)
     n = len(x) - tau - horizon + 1
     if n < 1:
         raise ValueError(f"series of length {len(x)} is too short for tau={tau} and horizon={horizon}")
@@ -510,8 +502,7 @@ def split_windows(
     The cut is at ``len(series) * (1 - val_fraction)``. A validation window may *read* values from
     before the cut (that is the past, known at forecast time), but no label is in both parts.
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
+    _checks.fraction("val_fraction", val_fraction)
     features, labels = sliding_windows(series, tau, horizon)
     label_index = torch.arange(len(labels)) + tau + horizon - 1
     series_length = len(features) + tau + horizon - 1

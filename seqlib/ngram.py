@@ -34,20 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from seqlib import _checks
+
 __all__ = ["NGramLanguageModel", "SMOOTHINGS"]
 
 SMOOTHINGS = ("none", "add-k", "interpolated")
-
-
-def _as_ids(ids: Sequence[int] | np.ndarray | torch.Tensor, name: str = "ids") -> np.ndarray:
-    if isinstance(ids, torch.Tensor):
-        ids = ids.detach().cpu().numpy()
-    array = np.asarray(ids)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sequence of token ids, got shape {array.shape}")
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer token ids, got dtype {array.dtype}")
-    return array.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -83,16 +74,7 @@ class NGramLanguageModel:
     """
 
     def __init__(self, n: int, vocab_size: int, smoothing: str = "interpolated", k: float = 1.0) -> None:
-        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
-        if not isinstance(vocab_size, int | np.integer) or isinstance(vocab_size, bool) or vocab_size < 2:
-            raise ValueError(f"vocab_size must be an int >= 2, got {vocab_size!r}")
-        if smoothing not in SMOOTHINGS:
-            raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {smoothing!r}")
-        if smoothing == "add-k" and not (isinstance(k, int | float) and k > 0):
-            raise ValueError(f"add-k smoothing needs k > 0, got {k!r}")
-        if float(vocab_size) ** n >= 2.0**62:
-            raise ValueError(f"vocab_size={vocab_size} and n={n}: V**n does not fit the 64-bit n-gram keys")
+        _checks.ngram_config(n, vocab_size, smoothing, k, SMOOTHINGS)
         self.n, self.vocab_size, self.smoothing, self.k = int(n), int(vocab_size), smoothing, float(k)
         self._orders: list[_OrderCounts] = []
         self.num_tokens = 0
@@ -105,7 +87,7 @@ class NGramLanguageModel:
 
     def fit(self, ids: Sequence[int] | np.ndarray | torch.Tensor) -> NGramLanguageModel:
         """Count every m-gram (m = 1 … n) of ``ids``; returns ``self``."""
-        seq = self._check_ids(ids)
+        seq = _checks.token_ids(ids, self.vocab_size)
         if len(seq) < self.n:
             raise ValueError(f"need at least n={self.n} tokens to count {self.n}-grams, got {len(seq)}")
         V = self.vocab_size
@@ -124,13 +106,13 @@ class NGramLanguageModel:
     @property
     def num_ngrams(self) -> int:
         """Distinct n-grams of the top order seen in training."""
-        self._check_fitted()
+        _checks.ngram_fitted(self._orders)
         return len(self._orders[-1].keys)
 
     @property
     def num_counts(self) -> int:
         """Stored counts over all orders 1 … n: the model's parameters."""
-        self._check_fitted()
+        _checks.ngram_fitted(self._orders)
         return sum(len(order.keys) for order in self._orders)
 
     # --- probabilities ------------------------------------------------------------------------
@@ -162,8 +144,8 @@ class NGramLanguageModel:
 
     def token_probabilities(self, ids: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
         """p(ids[t] | up to n-1 tokens before it in ``ids``) for t = 1 … len(ids) - 1, shape (len-1,)."""
-        self._check_fitted()
-        seq = self._check_ids(ids)
+        _checks.ngram_fitted(self._orders)
+        seq = _checks.token_ids(ids, self.vocab_size)
         if len(seq) < 2:
             raise ValueError(f"need at least 2 tokens to score (the first is context), got {len(seq)}")
         positions = np.arange(1, len(seq))
@@ -181,8 +163,8 @@ class NGramLanguageModel:
 
         These are the tokens an unsmoothed model gives probability 0 (sparsity grows with n).
         """
-        self._check_fitted()
-        seq = self._check_ids(ids)
+        _checks.ngram_fitted(self._orders)
+        seq = _checks.token_ids(ids, self.vocab_size)
         positions = np.arange(self.n - 1, len(seq))
         positions = positions[positions >= 1]
         if len(positions) == 0:
@@ -198,8 +180,8 @@ class NGramLanguageModel:
 
         With ``smoothing="none"`` and an unseen context every entry is 0 (the model knows nothing).
         """
-        self._check_fitted()
-        context = self._check_ids(context, "context")
+        _checks.ngram_fitted(self._orders)
+        context = _checks.token_ids(context, self.vocab_size, "context")
         seq = np.concatenate([context, [0]])
         position = np.full(self.vocab_size, len(context))
         p = self._probabilities(seq, position, np.arange(self.vocab_size))
@@ -210,10 +192,9 @@ class NGramLanguageModel:
 
         Seeded with its own ``numpy.random.Generator(seed)``, so the text is reproducible.
         """
-        if not isinstance(length, int) or length < 0:
-            raise ValueError(f"length must be a non-negative int, got {length!r}")
+        _checks.non_negative_int("length", length, allow_bool=True)
         rng = np.random.default_rng(seed)
-        seq = list(self._check_ids(prefix, "prefix"))
+        seq = list(_checks.token_ids(prefix, self.vocab_size, "prefix"))
         out: list[int] = []
         for _ in range(length):
             p = self.next_token_distribution(seq[-(self.n - 1) :] if self.n > 1 else []).numpy()
@@ -226,15 +207,3 @@ class NGramLanguageModel:
             seq.append(token)
             out.append(token)
         return out
-
-    # --- checks -------------------------------------------------------------------------------
-
-    def _check_fitted(self) -> None:
-        if not self._orders:
-            raise ValueError("the model has not been fitted: call .fit(train_ids) first")
-
-    def _check_ids(self, ids, name: str = "ids") -> np.ndarray:
-        seq = _as_ids(ids, name)
-        if seq.size and (seq.min() < 0 or seq.max() >= self.vocab_size):
-            raise ValueError(f"{name} must lie in [0, {self.vocab_size}), got values in [{seq.min()}, {seq.max()}]")
-        return seq

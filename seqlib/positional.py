@@ -15,6 +15,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from seqlib import _checks
+
 __all__ = ["PositionalEncoding", "sinusoidal_positional_encoding"]
 
 
@@ -37,9 +39,8 @@ def sinusoidal_positional_encoding(
     Returns:
         ``(max_len, d_model)`` table.
     """
-    for name, n in (("max_len", max_len), ("d_model", d_model)):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    _checks.positive_int("max_len", max_len)
+    _checks.positive_int("d_model", d_model)
     position = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)  # (max_len, 1)
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64)  # (ceil(d/2),)
     # ω_i = 1 / base^(2i / d_model)
@@ -76,8 +77,7 @@ class PositionalEncoding(nn.Module):
         batch_first: bool = True, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        _checks.dropout_rate("dropout", dropout)
         table = sinusoidal_positional_encoding(max_len, d_model, dtype=dtype or torch.get_default_dtype(),
                                                device=device)
         self.d_model = d_model
@@ -102,13 +102,9 @@ class PositionalEncoding(nn.Module):
             x: ``(B, T, d)`` if ``batch_first`` else ``(T, B, d)``; or ``(T, d)``.
             offset: position of the first element (for a continuation of a sequence).
         """
-        if x.dim() not in (2, 3) or x.shape[-1] != self.d_model:
-            raise ValueError(f"x must be (B, T, d_model={self.d_model}), (T, B, d_model) or (T, d_model), "
-                             f"got shape {tuple(x.shape)}")
+        _checks.positional_input(x, offset, self.d_model, self.max_len, self.batch_first)
         seq_dim = 1 if (x.dim() == 3 and self.batch_first) else 0
         T = x.shape[seq_dim]
-        if offset < 0 or offset + T > self.max_len:
-            raise ValueError(f"positions {offset}..{offset + T - 1} exceed max_len={self.max_len}")
         positions = self.table[offset : offset + T]  # (T, d)
         if x.dim() == 3 and not self.batch_first:
             positions = positions.unsqueeze(1)  # (T, 1, d)

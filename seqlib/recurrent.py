@@ -7,7 +7,7 @@ Every class mirrors its ``torch.nn`` namesake: the same constructor arguments, p
 builds the equal seqlib module, and the tests compare outputs and gradients with ``torch.nn``.
 
 What torch hides in fused kernels is written out here, one named line per gate with its equation in
-a comment right above.  Asked with ``return_gates=True``, a module also returns every time step's
+a comment right above.  Asked with ``return_trace=True``, a module also returns every time step's
 activations (the *trace*) as small named tuples, so a notebook plots the gates instead of recomputing
 them.
 
@@ -29,8 +29,6 @@ derivatives only (double backward raises).  The loop over time is Python;
 from __future__ import annotations
 
 import math
-import numbers
-import warnings
 from collections.abc import Callable
 from typing import ClassVar, NamedTuple
 
@@ -38,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
+
+from seqlib import _checks
 
 __all__ = [
     "RNNTrace",
@@ -195,71 +195,6 @@ def _input_projection(
 
 
 # --------------------------------------------------------------------------------------------------
-# Validation, kept away from the equations.
-# --------------------------------------------------------------------------------------------------
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-
-
-def _check_bool(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} ({value!r})")
-
-
-def _check_nonlinearity(nonlinearity: object) -> None:
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-
-
-def _check_tensor(name: str, value: object, dtype: torch.dtype, device: torch.device) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if not value.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor of dtype {dtype}, got dtype {value.dtype}")
-    if value.dtype != dtype:
-        raise TypeError(
-            f"{name} has dtype {value.dtype} but the module's parameters have dtype {dtype}; "
-            f"convert one of them, e.g. module.to({value.dtype}) or {name}.to({dtype})"
-        )
-    if value.device != device:
-        raise ValueError(f"{name} is on device {value.device} but the module's parameters are on {device}")
-    return value
-
-
-def _check_shape(name: str, value: Tensor, expected: tuple[int, ...], legend: str) -> None:
-    if tuple(value.shape) != expected:
-        raise ValueError(f"{name} must have shape {legend} = {expected}, got {tuple(value.shape)}")
-
-
-def _check_state(
-    mode: str, hx: object, expected: tuple[int, ...], legend: str, dtype: torch.dtype, device: torch.device
-) -> tuple[Tensor, ...]:
-    """Checks ``hx`` (a tensor, or an ``(h, c)`` pair for LSTM) and returns it as a tuple."""
-    if mode == "LSTM":
-        if not isinstance(hx, tuple | list) or len(hx) != 2:
-            raise TypeError(f"hx for an LSTM must be a tuple (h_0, c_0), got {type(hx).__name__}")
-        names = ("hx[0] (h_0)", "hx[1] (c_0)")
-        states = tuple(hx)
-    else:
-        names = ("hx",)
-        states = (hx,)
-    for name, state in zip(names, states, strict=True):
-        _check_tensor(name, state, dtype, device)
-        if state.dim() != len(expected):
-            raise ValueError(
-                f"{name} must be {len(expected)}-D {legend} = {expected}, got {state.dim()}-D "
-                f"shape {tuple(state.shape)}"
-            )
-        _check_shape(name, state, expected, legend)
-    return states
-
-
-# --------------------------------------------------------------------------------------------------
 # Cells: one time step, the building block the notebooks show first.
 # --------------------------------------------------------------------------------------------------
 
@@ -272,9 +207,9 @@ class _CellBase(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None) -> None:
         super().__init__()
-        _check_positive_int("input_size", input_size)
-        _check_positive_int("hidden_size", hidden_size)
-        _check_bool("bias", bias)
+        _checks.positive_int_strict("input_size", input_size)
+        _checks.positive_int_strict("hidden_size", hidden_size)
+        _checks.boolean("bias", bias)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
@@ -303,40 +238,19 @@ class _CellBase(nn.Module):
             extra += ", bias=False"
         return extra
 
-    def _check_call(self, input: object, hx: object) -> tuple[bool, tuple[Tensor, ...] | None]:
-        """Validates a cell call; returns (is_batched, hx as a tuple or None)."""
-        dtype, device = self.weight_ih.dtype, self.weight_ih.device
-        _check_tensor("input", input, dtype, device)
-        if input.dim() not in (1, 2):
-            raise ValueError(
-                f"input to {type(self).__name__} must be 2-D (B, I) or 1-D (I,) unbatched, "
-                f"got {input.dim()}-D shape {tuple(input.shape)}"
-            )
-        if input.shape[-1] != self.input_size:
-            raise ValueError(
-                f"input must have input_size={self.input_size} features in its last dimension, "
-                f"got shape {tuple(input.shape)}"
-            )
-        is_batched = input.dim() == 2
-        if hx is None:
-            return is_batched, None
-        expected = (input.shape[0], self.hidden_size) if is_batched else (self.hidden_size,)
-        legend = "(B, H)" if is_batched else "(H,)"
-        return is_batched, _check_state(self.mode, hx, expected, legend, dtype, device)
-
-    def forward(self, input: Tensor, hx=None, *, return_gates: bool = False):
+    def forward(self, input: Tensor, hx=None, *, return_trace: bool = False):
         """One step.
 
         Args:
             input: (B, I), or (I,) unbatched.
             hx: initial state (B, H) (an ``(h, c)`` pair for LSTMCell), (H,) unbatched; zeros if None.
-            return_gates: also return the step's activations as a trace (fields (B, H)).
+            return_trace: also return the step's activations as a trace (fields (B, H)).
 
         Returns:
-            ``h'`` (``(h', c')`` for LSTMCell), plus the trace when ``return_gates=True``.
+            ``h'`` (``(h', c')`` for LSTMCell), plus the trace when ``return_trace=True``.
         """
-        _check_bool("return_gates", return_gates)
-        is_batched, states = self._check_call(input, hx)
+        _checks.boolean("return_trace", return_trace)
+        is_batched, states = _checks.cell_inputs(self, input, hx)
         x = input if is_batched else input.unsqueeze(0)  # (B, I)
         if states is None:
             zeros = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H)
@@ -348,7 +262,7 @@ class _CellBase(nn.Module):
         if not is_batched:
             trace = type(trace)(*(field.squeeze(0) for field in trace))
         result = (trace.h, trace.c) if self.mode == "LSTM" else trace.h
-        return (result, trace) if return_gates else result
+        return (result, trace) if return_trace else result
 
     def _step(self, x_proj: Tensor, states: tuple[Tensor, ...]) -> NamedTuple:
         raise NotImplementedError
@@ -381,7 +295,7 @@ class RNNCell(_CellBase):
         nonlinearity: ``"tanh"`` or ``"relu"``.
 
     Call ``cell(input (B, I), hx (B, H) = zeros) -> h' (B, H)``; 1-D input/hx for one unbatched
-    sample.  ``return_gates=True`` adds an :class:`RNNTrace`.
+    sample.  ``return_trace=True`` adds an :class:`RNNTrace`.
     """
 
     mode = "RNN"
@@ -396,7 +310,7 @@ class RNNCell(_CellBase):
         device=None,
         dtype=None,
     ) -> None:
-        _check_nonlinearity(nonlinearity)
+        _checks.one_of("nonlinearity", nonlinearity, ("tanh", "relu"))
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
 
@@ -415,7 +329,7 @@ class LSTMCell(_CellBase):
         input_size: I.   hidden_size: H.   bias: use b_ih and b_hh.
 
     Call ``cell(input (B, I), (h, c) each (B, H) = zeros) -> (h', c')``; 1-D for unbatched.
-    ``weight_ih`` is ``W_ii|W_if|W_ig|W_io`` (4H, I).  ``return_gates=True`` adds an
+    ``weight_ih`` is ``W_ii|W_if|W_ig|W_io`` (4H, I).  ``return_trace=True`` adds an
     :class:`LSTMTrace`.
     """
 
@@ -435,7 +349,7 @@ class GRUCell(_CellBase):
         input_size: I.   hidden_size: H.   bias: use b_ih and b_hh.
 
     Call ``cell(input (B, I), hx (B, H) = zeros) -> h' (B, H)``; 1-D for unbatched.
-    ``weight_ih`` is ``W_ir|W_iz|W_in`` (3H, I).  ``return_gates=True`` adds a :class:`GRUTrace`.
+    ``weight_ih`` is ``W_ir|W_iz|W_in`` (3H, I).  ``return_trace=True`` adds a :class:`GRUTrace`.
     """
 
     mode = "GRU"
@@ -549,22 +463,13 @@ class _RecurrentBase(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        _check_positive_int("input_size", input_size)
-        _check_positive_int("hidden_size", hidden_size)
-        _check_positive_int("num_layers", num_layers)
-        _check_bool("bias", bias)
-        _check_bool("batch_first", batch_first)
-        _check_bool("bidirectional", bidirectional)
-        if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool):
-            raise TypeError(f"dropout must be a number in [0, 1], got {type(dropout).__name__} ({dropout!r})")
-        if not 0 <= dropout <= 1:
-            raise ValueError(f"dropout must be in [0, 1], got {dropout}")
-        if dropout > 0 and num_layers == 1:
-            warnings.warn(
-                "dropout acts between recurrent layers, so it needs num_layers > 1, "
-                f"but got dropout={dropout} and num_layers={num_layers}",
-                stacklevel=3,
-            )
+        _checks.positive_int_strict("input_size", input_size)
+        _checks.positive_int_strict("hidden_size", hidden_size)
+        _checks.positive_int_strict("num_layers", num_layers)
+        _checks.boolean("bias", bias)
+        _checks.boolean("batch_first", batch_first)
+        _checks.boolean("bidirectional", bidirectional)
+        _checks.recurrent_dropout(dropout, num_layers)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -614,57 +519,28 @@ class _RecurrentBase(nn.Module):
                 extra += f", {name}={getattr(self, name)}"
         return extra
 
-    def _check_call(self, input: object, hx: object) -> tuple[bool, tuple[Tensor, ...] | None]:
-        """Validates a forward call; returns (is_batched, hx as a tuple or None)."""
-        weight = self.weight_ih_l0
-        _check_tensor("input", input, weight.dtype, weight.device)
-        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
-        if input.dim() not in (2, 3):
-            raise ValueError(
-                f"input to {type(self).__name__} must be 3-D {layout} or 2-D (T, I) unbatched, "
-                f"got {input.dim()}-D shape {tuple(input.shape)}"
-            )
-        if input.shape[-1] != self.input_size:
-            raise ValueError(
-                f"input must have input_size={self.input_size} features in its last dimension, "
-                f"got shape {tuple(input.shape)}"
-            )
-        is_batched = input.dim() == 3
-        time_dim = 1 if (is_batched and self.batch_first) else 0
-        if input.shape[time_dim] == 0 or input.numel() == 0:
-            raise ValueError(f"input must have at least one time step and one sample, got shape {tuple(input.shape)}")
-        if hx is None:
-            return is_batched, None
-        layers = self.num_layers * self.num_directions
-        if is_batched:
-            batch = input.shape[0 if self.batch_first else 1]
-            expected, legend = (layers, batch, self.hidden_size), "(L*D, B, H)"
-        else:
-            expected, legend = (layers, self.hidden_size), "(L*D, H) for unbatched input"
-        return is_batched, _check_state(self.mode, hx, expected, legend, weight.dtype, weight.device)
-
     def _step(self, x_proj: Tensor, states: tuple[Tensor, ...], weight_hh: Tensor, bias_hh: Tensor | None):
         raise NotImplementedError
 
-    def forward(self, input: Tensor, hx=None, *, return_gates: bool = False):
+    def forward(self, input: Tensor, hx=None, *, return_trace: bool = False):
         """Runs the stacked recurrence over the whole sequence.
 
         Args:
             input: (T, B, I), or (B, T, I) if ``batch_first``, or (T, I) unbatched.
             hx: initial state (L*D, B, H), or (L*D, H) unbatched; an ``(h_0, c_0)`` pair for LSTM.
                 Zeros if None.
-            return_gates: also return the traces (keyword only; the default call is torch's).
+            return_trace: also return the traces (keyword only; the default call is torch's).
 
         Returns:
             ``output`` (T, B, D*H) (or (B, T, D*H) if ``batch_first``, (T, D*H) unbatched): the last
             layer's h_t for every t, both directions concatenated; ``h_n`` (L*D, B, H), or
             ``(h_n, c_n)`` for LSTM: the final state of every layer and direction, index
-            ``layer * D + direction``.  With ``return_gates=True`` a third value ``traces``:
+            ``layer * D + direction``.  With ``return_trace=True`` a third value ``traces``:
             ``traces[layer][direction]`` is an RNNTrace / LSTMTrace / GRUTrace whose fields are
             (B, T, H) ((T, H) unbatched), t being the input position for both directions.
         """
-        _check_bool("return_gates", return_gates)
-        is_batched, states = self._check_call(input, hx)
+        _checks.boolean("return_trace", return_trace)
+        is_batched, states = _checks.recurrent_inputs(self, input, hx)
         x = input if is_batched else input.unsqueeze(1)  # (T, B, I) when unbatched
         if is_batched and self.batch_first:
             x = x.transpose(0, 1)  # (T, B, I)
@@ -691,7 +567,7 @@ class _RecurrentBase(nn.Module):
                     weight_hh,
                     bias_hh,
                     reverse=direction == 1,
-                    keep_trace=return_gates,
+                    keep_trace=return_trace,
                     one_product_weight_grad=self.mode != "GRU",  # GRU's b_hn sits inside r ⊙ (...)
                 )
                 outputs.append(h_all)  # (T, B, H)
@@ -705,12 +581,12 @@ class _RecurrentBase(nn.Module):
         if not is_batched:
             output = output.squeeze(1)  # (T, D*H)
             stacked = [state.squeeze(1) for state in stacked]  # (L*D, H)
-            if return_gates:  # each field (1, T, H) -> (T, H)
+            if return_trace:  # each field (1, T, H) -> (T, H)
                 traces = [tuple(type(t)(*(f.squeeze(0) for f in t)) for t in layer) for layer in traces]
         elif self.batch_first:
             output = output.transpose(0, 1)  # (B, T, D*H)
         state_out = (stacked[0], stacked[1]) if self.mode == "LSTM" else stacked[0]
-        if return_gates:
+        if return_trace:
             return output, state_out, tuple(traces)
         return output, state_out
 
@@ -773,7 +649,7 @@ class RNN(_RecurrentBase):
         device=None,
         dtype=None,
     ) -> None:
-        _check_nonlinearity(nonlinearity)
+        _checks.one_of("nonlinearity", nonlinearity, ("tanh", "relu"))
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.nonlinearity = nonlinearity
 
@@ -806,8 +682,7 @@ class LSTM(_RecurrentBase):
         device=None,
         dtype=None,
     ) -> None:
-        if proj_size != 0:
-            raise ValueError(f"proj_size > 0 (projected LSTM) is not supported, got proj_size={proj_size!r}")
+        _checks.lstm_proj_size(proj_size)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.proj_size = 0
 

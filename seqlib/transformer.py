@@ -30,13 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlib.attention import (
-    MultiheadAttention,
-    _check_mask,
-    causal_mask,
-    state_dict_from_torch,
-    state_dict_to_torch,
-)
+from seqlib import _checks
+from seqlib.attention import MultiheadAttention, causal_mask, state_dict_from_torch, state_dict_to_torch
 
 __all__ = [
     "DecoderLayerTrace",
@@ -102,8 +97,7 @@ class LayerNorm(nn.Module):
         device: torch.device | str | None = None, dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(normalized_shape, int) or isinstance(normalized_shape, bool) or normalized_shape < 1:
-            raise ValueError(f"normalized_shape must be a positive int, got {normalized_shape!r}")
+        _checks.positive_int("normalized_shape", normalized_shape)
         factory = {"device": device, "dtype": dtype}
         self.normalized_shape = (normalized_shape,)
         self.eps = eps
@@ -112,8 +106,7 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(normalized_shape, **factory)) if elementwise_affine and bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1] != self.normalized_shape[0]:
-            raise ValueError(f"x must have {self.normalized_shape[0]} features, got shape {tuple(x.shape)}")
+        _checks.layer_norm_input(x, self.normalized_shape[0])
         # μ = mean of the features
         mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
         centered = x - mean  # (..., d)
@@ -169,7 +162,7 @@ class TransformerEncoderLayer(nn.Module):
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        _check_layer_config(d_model, nhead, dim_feedforward, dropout)
+        _checks.layer_config(d_model, nhead, dim_feedforward, dropout)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             **factory)
         self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **factory)
@@ -200,7 +193,7 @@ class TransformerEncoderLayer(nn.Module):
         Returns:
             output shaped like ``src``, or ``(output, trace)``.
         """
-        _check_encoder_layer_inputs(self, src, src_mask, src_key_padding_mask)
+        _checks.encoder_layer_inputs(self, src, src_mask, src_key_padding_mask)
         x = src
         if self.norm_first:
             # x ← x + Dropout(SelfAttention(LayerNorm(x)))
@@ -257,7 +250,7 @@ class TransformerDecoderLayer(nn.Module):
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        _check_layer_config(d_model, nhead, dim_feedforward, dropout)
+        _checks.layer_config(d_model, nhead, dim_feedforward, dropout)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             **factory)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
@@ -295,8 +288,8 @@ class TransformerDecoderLayer(nn.Module):
         Returns:
             output shaped like ``tgt``, or ``(output, trace)``.
         """
-        _check_decoder_layer_inputs(self, tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
-                                    memory_key_padding_mask)
+        _checks.decoder_layer_inputs(self, tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                                     memory_key_padding_mask)
         x = tgt
         if self.norm_first:
             # x ← x + SelfAttention(LayerNorm(x))          masked: position t sees only ≤ t
@@ -371,7 +364,7 @@ class TransformerEncoder(nn.Module):
 
     def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: nn.Module | None = None) -> None:
         super().__init__()
-        _check_stack(encoder_layer, TransformerEncoderLayer, num_layers)
+        _checks.stack("encoder_layer", encoder_layer, TransformerEncoderLayer, num_layers)
         self.layers = nn.ModuleList(copy.deepcopy(encoder_layer) for _ in range(num_layers))
         self.num_layers = num_layers
         self.norm = norm
@@ -430,7 +423,7 @@ class TransformerDecoder(nn.Module):
 
     def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int, norm: nn.Module | None = None) -> None:
         super().__init__()
-        _check_stack(decoder_layer, TransformerDecoderLayer, num_layers)
+        _checks.stack("decoder_layer", decoder_layer, TransformerDecoderLayer, num_layers)
         self.layers = nn.ModuleList(copy.deepcopy(decoder_layer) for _ in range(num_layers))
         self.num_layers = num_layers
         self.norm = norm
@@ -545,7 +538,7 @@ class Transformer(nn.Module):
         Returns:
             ``(T, B, d)`` / ``(B, T, d)`` / ``(T, d)``, or ``(output, trace)``.
         """
-        _check_transformer_inputs(self, src, tgt)
+        _checks.transformer_inputs(self, src, tgt)
         memory = self.encoder(src, src_mask, src_key_padding_mask, src_is_causal, return_trace=return_trace)
         if return_trace:
             memory, encoder_trace = memory
@@ -639,84 +632,4 @@ def _load_from_torch(ours: nn.Module, theirs: nn.Module) -> nn.Module:
 def _load_into_torch(theirs: nn.Module, ours: nn.Module) -> nn.Module:
     theirs.load_state_dict(state_dict_to_torch(ours.state_dict()))
     return theirs.train(ours.training)
-
-
-def _check_layer_config(d_model: int, nhead: int, dim_feedforward: int, dropout: float) -> None:
-    for name, n in (("d_model", d_model), ("nhead", nhead), ("dim_feedforward", dim_feedforward)):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
-    if d_model % nhead:
-        raise ValueError(f"d_model ({d_model}) must be divisible by nhead ({nhead})")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-
-
-def _check_stack(layer: nn.Module, kind: type, num_layers: int) -> None:
-    if not isinstance(layer, kind):
-        raise ValueError(f"{'encoder' if kind is TransformerEncoderLayer else 'decoder'}_layer must be a seqlib "
-                         f"{kind.__name__}, got {type(layer).__name__}")
-    if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
-        raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
-
-
-def _check_sequence(name: str, x: Tensor, d_model: int, batch_first: bool) -> tuple[int | None, int]:
-    """Checks a (L, B, d) / (B, L, d) / (L, d) input; returns (B or None, L)."""
-    layout = "(B, L, d_model)" if batch_first else "(L, B, d_model)"
-    if not isinstance(x, Tensor) or x.dim() not in (2, 3):
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be 3-D {layout} or 2-D (L, d_model), got {shape}")
-    if x.shape[-1] != d_model:
-        raise ValueError(f"{name} must have d_model = {d_model} features, got {x.shape[-1]}")
-    if x.dim() == 2:
-        return None, x.shape[0]
-    return (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
-
-
-def _check_attention_masks(
-    nhead: int, B: int | None, T: int, S: int, attn_name: str, attn_mask: Tensor | None, padding_name: str,
-    key_padding_mask: Tensor | None,
-) -> None:
-    if isinstance(attn_mask, Tensor) and attn_mask.dim() == 3:
-        _check_mask(attn_name, attn_mask, ((B or 1) * nhead, T, S), "(B * nhead, T, S)")
-    else:
-        _check_mask(attn_name, attn_mask, (T, S), "(T, S)")
-    _check_mask(padding_name, key_padding_mask, (S,) if B is None else (B, S), "(B, S)")
-
-
-def _check_encoder_layer_inputs(
-    layer: TransformerEncoderLayer, src: Tensor, src_mask: Tensor | None, src_key_padding_mask: Tensor | None,
-) -> None:
-    attn = layer.self_attn
-    B, S = _check_sequence("src", src, attn.embed_dim, attn.batch_first)
-    _check_attention_masks(attn.num_heads, B, S, S, "src_mask", src_mask, "src_key_padding_mask",
-                           src_key_padding_mask)
-
-
-def _check_decoder_layer_inputs(
-    layer: TransformerDecoderLayer, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None,
-    memory_mask: Tensor | None, tgt_key_padding_mask: Tensor | None, memory_key_padding_mask: Tensor | None,
-) -> None:
-    attn = layer.self_attn
-    B, T = _check_sequence("tgt", tgt, attn.embed_dim, attn.batch_first)
-    memory_batch, S = _check_sequence("memory", memory, attn.embed_dim, attn.batch_first)
-    if memory_batch != B:
-        raise ValueError(f"memory must have the batch size of tgt ({B}), got {memory_batch}")
-    _check_attention_masks(attn.num_heads, B, T, T, "tgt_mask", tgt_mask, "tgt_key_padding_mask",
-                           tgt_key_padding_mask)
-    _check_attention_masks(attn.num_heads, B, T, S, "memory_mask", memory_mask, "memory_key_padding_mask",
-                           memory_key_padding_mask)
-
-
-def _check_transformer_inputs(model: Transformer, src: Tensor, tgt: Tensor) -> None:
-    if src.dim() != tgt.dim() or src.dim() not in (2, 3):
-        raise ValueError(f"src and tgt must both be 3-D (batched) or 2-D, got shapes {tuple(src.shape)} and "
-                         f"{tuple(tgt.shape)}")
-    if src.dim() == 3:
-        batch_dim = 0 if model.batch_first else 1
-        if src.shape[batch_dim] != tgt.shape[batch_dim]:
-            raise ValueError(f"src and tgt must have the same batch size, got {src.shape[batch_dim]} and "
-                             f"{tgt.shape[batch_dim]}")
-    for name, x in (("src", src), ("tgt", tgt)):
-        if x.shape[-1] != model.d_model:
-            raise ValueError(f"{name} must have d_model = {model.d_model} features, got {x.shape[-1]}")
 
