@@ -42,7 +42,8 @@ import torch
 import seqlib
 from seqlib.data import load_corpus, split_sequence
 from seqlib.language_models import make_language_model, sample
-from seqlib.train import TrainRecord, train_language_model
+from seqlib.language_models import train_language_model
+from seqlib.train import TrainRecord
 
 MODELS = {  # name -> (kind, backend)
     "lstm": ("lstm", "seqlib"),

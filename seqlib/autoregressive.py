@@ -26,6 +26,7 @@ H hidden size.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ from torch import Tensor, nn
 
 from seqlib.data import split_windows
 from seqlib.recurrent import RNN
+from seqlib.train import train
 
 __all__ = [
     "Standardizer",
@@ -327,15 +329,11 @@ def fit_window_model(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = FixedWindowAR(tau, hidden)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss = ((model(split.train_features) - split.train_labels) ** 2).mean()
-        loss.backward()
-        optimizer.step()
-        history.append(loss.item())
-    return _evaluate("mlp", tau, model.eval(), scaler, cut, split, history)
+    def loss_fn(_) -> Tensor:  # full batch: every step sees all training windows
+        return ((model(split.train_features) - split.train_labels) ** 2).mean()
+
+    result = train(model, itertools.repeat(None), loss_fn, lr=lr, max_steps=steps, eval_every=steps)
+    return _evaluate("mlp", tau, model.eval(), scaler, cut, split, result.losses)
 
 
 # --- multi-step forecasts -------------------------------------------------------------------------
@@ -481,15 +479,12 @@ def fit_latent_ar(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = LatentAR(hidden_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
-    for _ in range(steps):
-        optimizer.zero_grad()
+
+    def loss_fn(_) -> Tensor:  # full batch: every chunk, every step
         forecasts, _ = model(inputs)  # (B, chunk)
-        loss = ((forecasts[:, warmup:] - targets[:, warmup:]) ** 2).mean()
-        loss.backward()
-        optimizer.step()
-        history.append(loss.item())
+        return ((forecasts[:, warmup:] - targets[:, warmup:]) ** 2).mean()
+
+    history = train(model, itertools.repeat(None), loss_fn, lr=lr, max_steps=steps, eval_every=steps).losses
     model.eval()
     with torch.no_grad():
         forecasts, _ = model(z[:-1].unsqueeze(0))  # forecasts[0, i-1] predicts x_i

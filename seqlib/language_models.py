@@ -1,7 +1,16 @@
-"""A recurrent language model (embedding -> recurrent layers -> linear head) and sampling from it.
+"""A recurrent language model (embedding -> recurrent layers -> linear head): training, perplexity, sampling.
 
 The model predicts token t+1 from tokens 0..t.  Any recurrent module with torch's contract fits in
 the middle: seqlib's ``RNN``/``GRU``/``LSTM``, or ``torch.nn``'s as a reference.
+
+Perplexity = exp(mean cross-entropy per token): the number of equally likely tokens the model is,
+on average, choosing between (1 = certain; V = uniform over the vocabulary).
+
+Training (:func:`train_language_model`) runs ``seqlib.train.train`` on sequential minibatches
+(``seqlib.data.lm_batches(..., sequential=True)``): row b of batch i+1 continues row b of batch i, so
+the hidden state is carried from one batch to the next and detached in between (truncated
+backpropagation through time over ``num_steps`` steps).  :func:`print_progress` prints one line per
+evaluation without any timing, so a seeded run with a step budget prints the same text every time.
 
 Shape legend: B batch, T time steps, V vocabulary size, E embedding size (the recurrent layer's
 ``input_size``), H hidden size, L*D layers times directions.
@@ -9,7 +18,8 @@ Shape legend: B batch, T time steps, V vocabulary size, E embedding size (the re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -17,8 +27,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import seqlib.recurrent as recurrent
+from seqlib.data import lm_batches
+from seqlib.train import TrainRecord, TrainResult, train
 
-__all__ = ["RNNLanguageModel", "make_language_model", "detach_state", "sample"]
+__all__ = [
+    "RNNLanguageModel",
+    "make_language_model",
+    "detach_state",
+    "evaluate_perplexity",
+    "train_language_model",
+    "print_progress",
+    "softmax_with_temperature",
+    "sample",
+]
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -112,6 +133,35 @@ def make_language_model(
     return RNNLanguageModel(vocab_size, rnn, dropout=dropout)
 
 
+def check_temperature(temperature: object) -> float:
+    """``temperature`` as a float, or a ValueError saying what a temperature must be."""
+    if not isinstance(temperature, int | float) or isinstance(temperature, bool) or not math.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    return float(temperature)
+
+
+def softmax_with_temperature(logits: Tensor, temperature: float) -> Tensor:
+    """p_τ = softmax(z / τ) over the last dimension; τ = 0 gives the one-hot of the argmax (greedy).
+
+    τ = 1 is the model's own distribution; τ < 1 sharpens it, τ > 1 flattens it towards uniform.
+
+    Args:
+        logits: (..., V).
+        temperature: τ >= 0.
+
+    Returns:
+        (..., V) probabilities, float64.
+    """
+    temperature = check_temperature(temperature)
+    z = logits.double()
+    if temperature == 0:
+        return F.one_hot(z.argmax(dim=-1), z.shape[-1]).double()
+    # p_τ(k) = exp(z_k / τ) / Σ_j exp(z_j / τ)
+    return F.softmax(z / temperature, dim=-1)
+
+
 @torch.no_grad()
 def sample(
     model: nn.Module,
@@ -138,8 +188,7 @@ def sample(
     """
     if not isinstance(num_chars, int) or isinstance(num_chars, bool) or num_chars < 0:
         raise ValueError(f"num_chars must be a non-negative int, got {num_chars!r}")
-    if not isinstance(temperature, int | float) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
+    temperature = check_temperature(temperature)
     tokens = list(prefix)
     if not tokens:
         raise ValueError("prefix must hold at least one token to start from")
@@ -156,9 +205,135 @@ def sample(
         if temperature == 0:
             next_id = int(last.argmax())
         else:
-            probs = F.softmax(last.double() / temperature, dim=-1)
+            probs = softmax_with_temperature(last, temperature)  # (V,) float64
             next_id = int(torch.multinomial(probs.cpu(), 1, generator=generator))
         tokens.append(vocab.to_tokens(next_id))
         logits, state = model(torch.tensor([[next_id]], device=device), state)
     model.train(was_training)
     return "".join(tokens) if isinstance(prefix, str) else tokens
+
+
+# --------------------------------------------------------------------------------------------------
+# Perplexity and training
+# --------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate_perplexity(model: nn.Module, corpus: Tensor, batch_size: int = 64, num_steps: int = 50) -> float:
+    """Perplexity of ``model`` on every token of ``corpus`` that fits B equal streams.
+
+    The corpus (N,) is cut into ``batch_size`` contiguous streams, read ``num_steps`` at a time with
+    the state carried across, as in training; no randomness, so the figure is reproducible.
+
+    Args:
+        model: ``(tokens (B, T), state) -> (logits (B, T, V), state)``.
+        corpus: (N,) int64 token ids.
+    """
+    if corpus.dim() != 1 or len(corpus) < batch_size + 1:
+        raise ValueError(
+            f"corpus must be 1-D with more than batch_size={batch_size} tokens, got shape {tuple(corpus.shape)}"
+        )
+    was_training = model.training
+    model.eval()
+    length = (len(corpus) - 1) // batch_size
+    inputs = corpus[: batch_size * length].reshape(batch_size, length)  # (B, N/B)
+    targets = corpus[1 : batch_size * length + 1].reshape(batch_size, length)  # (B, N/B)
+    state, total = None, 0.0
+    for start in range(0, length, num_steps):
+        logits, state = model(inputs[:, start : start + num_steps], state)  # (B, T, V)
+        chunk = targets[:, start : start + num_steps]  # (B, T)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk.reshape(-1), reduction="sum").item()
+    model.train(was_training)
+    return math.exp(total / (batch_size * length))
+
+
+def print_progress(record: TrainRecord) -> None:
+    """One deterministic line per record (no wall-clock time in it)."""
+    print(
+        f"epoch {record.epoch:3d}  step {record.step:6d}  train ppl {record.train_perplexity:7.3f}"
+        f"  val ppl {record.val_perplexity:7.3f}",
+        flush=True,
+    )
+
+
+def train_language_model(
+    model: nn.Module,
+    train_corpus: Tensor,
+    val_corpus: Tensor,
+    *,
+    batch_size: int = 32,
+    num_steps: int = 35,
+    lr: float = 1e-2,
+    clip: float | None = 1.0,
+    max_steps: int | None = None,
+    max_epochs: int | None = None,
+    time_budget_s: float | None = None,
+    lr_schedule: Literal["constant", "cosine"] = "constant",
+    final_lr_fraction: float = 0.05,
+    weight_decay: float = 0.0,
+    eval_every: int | None = None,
+    eval_batch_size: int = 64,
+    progress: Callable[[TrainRecord], None] | None = None,
+    generator: torch.Generator | None = None,
+) -> TrainResult:
+    """Train ``model`` with truncated backpropagation through time; evaluate validation perplexity.
+
+    One step, as :func:`seqlib.train.train` runs it with this loss::
+
+        logits, state = model(X, state)           # state carried over from the previous chunk
+        loss = cross_entropy(logits, Y)           # mean over the B × T next-token predictions
+        loss.backward(); clip; optimizer.step()
+        state = detach_state(state)               # keep the values, cut the graph: T steps of BPTT
+
+    Args:
+        model: ``(tokens (B, T), state) -> (logits (B, T, V), state)``, e.g. an RNNLanguageModel.
+        train_corpus, val_corpus: (N,) int64 token ids, e.g. ``seqlib.data.split_sequence(corpus)``.
+        batch_size: B streams.   num_steps: T, the truncation length of backpropagation.
+        lr: Adam's learning rate (the peak, with ``lr_schedule="cosine"``).
+        clip: rescale the gradient to this global norm when it is larger (None: no clipping).
+        max_steps, max_epochs, time_budget_s: stop at the first one reached (at least one needed).
+        lr_schedule, final_lr_fraction: see :func:`seqlib.train.train`.
+        weight_decay: Adam's L2 penalty.
+        eval_every: evaluate every this many steps; None: at the end of each epoch.  The final
+            model is always evaluated.
+        eval_batch_size: streams used by :func:`evaluate_perplexity`.
+        progress: called with each record (e.g. :func:`print_progress`); None: silent.
+        generator: draws each epoch's random start offset (seed it for a reproducible run; the
+            model's initial weights and dropout use torch's global generator).
+
+    Returns:
+        A :class:`seqlib.train.TrainResult` whose records carry ``train_perplexity`` and
+        ``val_perplexity``.
+    """
+    batches = lm_batches(train_corpus, batch_size, num_steps, sequential=True, generator=generator)
+    carried: list[State | None] = [None]  # the state handed from one chunk to the next
+
+    def new_pass() -> None:
+        carried[0] = None  # a new pass starts at a new offset: the old state does not continue it
+
+    def loss_fn(batch: tuple[Tensor, Tensor]) -> Tensor:
+        X, Y = batch  # each (B, T)
+        logits, carried[0] = model(X, carried[0])  # (B, T, V)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
+
+    def truncate() -> None:
+        carried[0] = detach_state(carried[0])  # truncated BPTT: keep the values, cut the graph
+
+    return train(
+        model,
+        batches,
+        loss_fn,
+        lr=lr,
+        weight_decay=weight_decay,
+        clip=clip,
+        max_steps=max_steps,
+        max_epochs=max_epochs,
+        time_budget_s=time_budget_s,
+        lr_schedule=lr_schedule,
+        final_lr_fraction=final_lr_fraction,
+        evaluate=lambda: {"val_perplexity": evaluate_perplexity(model, val_corpus, eval_batch_size, num_steps)},
+        eval_every=eval_every,
+        on_epoch_start=new_pass,
+        after_step=truncate,
+        progress=progress,
+    )

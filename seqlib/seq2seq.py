@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -29,6 +28,7 @@ from torch import Tensor, nn
 
 from seqlib.attention import causal_mask
 from seqlib.positional import PositionalEncoding
+from seqlib.train import TrainResult, train
 from seqlib.transformer import DecoderTrace, Transformer, TransformerTrace
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "TOY_VOCAB_SIZE",
     "DecodeTrace",
     "Seq2SeqTransformer",
-    "TrainResult",
     "exact_match",
     "greedy_decode",
     "toy_batch",
@@ -236,14 +235,6 @@ def exact_match(predicted: Tensor, target: Tensor, eos_id: int, pad_id: int) -> 
 # --- teacher-forced training ----------------------------------------------------------------------
 
 
-@dataclass
-class TrainResult:
-    """What :func:`train_seq2seq` did: the loss of every step and the number of steps."""
-
-    losses: list[float] = field(default_factory=list)
-    steps: int = 0
-
-
 def train_seq2seq(
     model: Seq2SeqTransformer, batches: Iterable[tuple[Tensor, Tensor]], *, max_steps: int, lr: float = 1e-3,
     clip: float | None = 1.0, progress: Callable[[int, float], None] | None = None, seed: int = 0,
@@ -252,7 +243,8 @@ def train_seq2seq(
 
     Each batch is ``(src (B, S), tgt (B, T))`` with ``tgt = BOS y1 .. y_n EOS PAD ..``; the model
     reads ``tgt[:, :-1]`` and is scored on ``tgt[:, 1:]``.  ``seed`` seeds torch before training
-    (dropout), so a seeded model and seeded batches give the same losses every run.
+    (dropout), so a seeded model and seeded batches give the same losses every run.  The loop is
+    :func:`seqlib.train.train`.
 
     Args:
         model: the model, trained in place (left in train mode).
@@ -260,33 +252,26 @@ def train_seq2seq(
         max_steps: most optimisation steps.
         lr: Adam learning rate (betas 0.9, 0.98, eps 1e-9 as in Vaswani et al.).
         clip: max gradient norm, or ``None``.
-        progress: called as ``progress(step, loss)`` after every step.
+        progress: called as ``progress(step, loss)`` after every step (step counted from 0).
         seed: torch seed for dropout.
 
     Returns:
-        :class:`TrainResult` with the loss of every step.
+        A :class:`seqlib.train.TrainResult`; ``losses`` holds the loss of every step.
     """
-    if not isinstance(max_steps, int) or max_steps < 0:
-        raise ValueError(f"max_steps must be a non-negative int, got {max_steps!r}")
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9)
-    result = TrainResult()
-    model.train()
-    for step, (src, tgt) in zip(range(max_steps), batches, strict=False):
+
+    def loss_fn(batch: tuple[Tensor, Tensor]) -> Tensor:
+        src, tgt = batch
         decoder_input, expected = tgt[:, :-1], tgt[:, 1:]  # (B, T-1) each: teacher forcing
         logits = model(src, decoder_input)  # (B, T-1, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), expected.reshape(-1),
-                               ignore_index=model.pad_id)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        result.losses.append(loss.item())
-        result.steps = step + 1
-        if progress is not None:
-            progress(step, result.losses[-1])
-    return result
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), expected.reshape(-1), ignore_index=model.pad_id)
+
+    report = None if progress is None else (lambda record: progress(record.step - 1, record.train_loss))
+    return train(model, batches, loss_fn, optimizer=optimizer, clip=clip, max_steps=max_steps,
+                 eval_every=1 if progress is not None else None, progress=report)
 
 
 # --- a toy task -----------------------------------------------------------------------------------

@@ -1,121 +1,133 @@
-"""Training a recurrent language model: Adam, gradient clipping, truncated BPTT, perplexity.
+"""The one training loop of the course: minibatches in, an optimizer step per batch, records out.
 
-Perplexity = exp(mean cross-entropy per token): the number of equally likely tokens the model is,
-on average, choosing between (1 = certain; V = uniform over the vocabulary).
+Every model of the course trains through :func:`train`: the character language models (with truncated
+backpropagation through time, ``seqlib.language_models.train_language_model``), the seq2seq
+Transformer (``seqlib.seq2seq.train_seq2seq``), the recall task (``seqlib.recall_task.train_recall``)
+and the autoregressive MLP and latent models (``seqlib.autoregressive``).  What differs between them is
+passed in: the batches, the loss of one batch, how to evaluate; what is the same is here once:
 
-The minibatches are sequential (``seqlib.data.lm_batches(..., sequential=True)``): row b of batch
-i+1 continues row b of batch i, so the hidden state is carried from one batch to the next and
-detached in between (truncated backpropagation through time over ``num_steps`` steps).
+    for each batch:            loss = loss_fn(batch)
+                               zero the gradients; loss.backward()
+                               clip the gradient's global norm (optional)
+                               optimizer.step()
+    every ``eval_every`` steps (or at the end of each epoch): evaluate, record, report, maybe stop
 
 Budgets: ``max_steps`` (deterministic: notebooks use it), ``max_epochs``, or ``time_budget_s``
-(wall-clock seconds of training steps, evaluation excluded: for benchmarks).  Progress goes to a
-callback; :func:`print_progress` prints one line per evaluation without any timing, so a seeded
-run with a step budget prints the same text every time.
+(wall-clock seconds of training steps, evaluation excluded: for benchmarks); the first one reached
+stops the run.  ``batches`` is iterated once per epoch, so a re-iterable (a list, or
+``seqlib.data.lm_batches``) gives epochs, and an endless iterator gives one endless epoch.
 
-Shape legend: B batch, T time steps (``num_steps``), V vocabulary size.
+The loop draws no random numbers of its own: with seeded batches and a seeded model, a run gives the
+same losses every time (on the same machine and thread count).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlib.data import lm_batches
-from seqlib.language_models import detach_state
-
-__all__ = [
-    "TrainRecord",
-    "TrainResult",
-    "cosine_lr",
-    "evaluate_perplexity",
-    "print_progress",
-    "train_language_model",
-]
+__all__ = ["TrainRecord", "TrainResult", "clip_grad_norm_", "cosine_lr", "train"]
 
 
 @dataclass(frozen=True)
 class TrainRecord:
-    """One evaluation point: perplexities after ``step`` optimizer steps.
+    """One evaluation point, after ``step`` optimizer steps.
 
-    ``train_perplexity`` is over the training batches since the previous record; ``seconds`` is the
-    training time so far (evaluation excluded) and is the only field that varies between runs.
+    ``train_loss`` is the mean training loss over the steps since the previous record and ``last_loss``
+    the loss of the last step alone; ``metrics``
+    what ``evaluate`` returned (e.g. ``{"val_perplexity": 4.3}``); ``lr`` the learning rate of the
+    last step; ``seconds`` the training time so far (evaluation excluded), the only field that
+    varies between runs.
     """
 
     step: int
     epoch: int
-    train_perplexity: float
-    val_perplexity: float
+    train_loss: float
+    last_loss: float
+    metrics: Mapping[str, float]
     lr: float
     seconds: float
+
+    @property
+    def train_perplexity(self) -> float:
+        """exp(train_loss): for a cross-entropy loss, the training perplexity since the last record."""
+        return math.exp(self.train_loss) if not math.isnan(self.train_loss) else float("nan")
+
+    @property
+    def val_perplexity(self) -> float:
+        """``metrics["val_perplexity"]`` (what a language model's evaluation reports)."""
+        return _metric(self.metrics, "val_perplexity")
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What :func:`train_language_model` returns; ``history`` holds every :class:`TrainRecord`."""
+    """What :func:`train` returns: every record, the loss of every step, and how the run ended.
+
+    ``epochs`` counts complete passes plus the fraction of the last one (for a sized ``batches``;
+    the number of passes started otherwise); ``stopped_by`` names the budget or condition that
+    ended the run: ``"max_steps"``, ``"max_epochs"``, ``"time_budget_s"``, ``"stop_when"`` or
+    ``"batches"`` (the batches ran out).
+    """
 
     history: list[TrainRecord] = field(repr=False)
-    train_perplexity: float
-    val_perplexity: float
+    losses: list[float] = field(repr=False)
     steps: int
     epochs: float
-    tokens: int
     seconds: float
     stopped_by: str
 
+    @property
+    def final(self) -> TrainRecord:
+        """The last record (made after the last step)."""
+        if not self.history:
+            raise ValueError("the run made no record (it took no step)")
+        return self.history[-1]
 
-def print_progress(record: TrainRecord) -> None:
-    """One deterministic line per record (no wall-clock time in it)."""
-    print(
-        f"epoch {record.epoch:3d}  step {record.step:6d}  train ppl {record.train_perplexity:7.3f}"
-        f"  val ppl {record.val_perplexity:7.3f}",
-        flush=True,
-    )
+    @property
+    def metrics(self) -> Mapping[str, float]:
+        return self.final.metrics
+
+    @property
+    def train_perplexity(self) -> float:
+        return self.final.train_perplexity
+
+    @property
+    def val_perplexity(self) -> float:
+        return self.final.val_perplexity
 
 
-@torch.no_grad()
-def evaluate_perplexity(model: nn.Module, corpus: Tensor, batch_size: int = 64, num_steps: int = 50) -> float:
-    """Perplexity of ``model`` on every token of ``corpus`` that fits B equal streams.
+def _metric(metrics: Mapping[str, float], name: str) -> float:
+    if name not in metrics:
+        raise KeyError(f"no metric {name!r} in this record; it has {sorted(metrics)} (what `evaluate` returned)")
+    return metrics[name]
 
-    The corpus (N,) is cut into ``batch_size`` contiguous streams, read ``num_steps`` at a time with
-    the state carried across, as in training; no randomness, so the figure is reproducible.
 
-    Args:
-        model: ``(tokens (B, T), state) -> (logits (B, T, V), state)``.
-        corpus: (N,) int64 token ids.
+def cosine_lr(lr: float, fraction: float, final_lr_fraction: float = 0.05) -> float:
+    """Cosine decay: ``lr`` at fraction 0 down to ``lr * final_lr_fraction`` at fraction 1."""
+    return lr * (final_lr_fraction + (1 - final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * fraction)))
+
+
+def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> float:
+    """Rescale the gradients in place so that their global norm is at most ``max_norm``.
+
+        g ← g · min(1, max_norm / (‖g‖ + 1e-6)),    ‖g‖ = sqrt(Σ over all parameters of Σ g²)
+
+    One factor for all of them, so the direction of the whole gradient is kept (clipping each entry
+    instead would bend it).  This is ``torch.nn.utils.clip_grad_norm_``, which it calls: the course's one
+    clipping helper, used by :func:`train` and by notebook 03's figures.
+
+    Returns:
+        ‖g‖ before clipping, as a float.
     """
-    if corpus.dim() != 1 or len(corpus) < batch_size + 1:
-        raise ValueError(
-            f"corpus must be 1-D with more than batch_size={batch_size} tokens, got shape {tuple(corpus.shape)}"
-        )
-    was_training = model.training
-    model.eval()
-    length = (len(corpus) - 1) // batch_size
-    inputs = corpus[: batch_size * length].reshape(batch_size, length)  # (B, N/B)
-    targets = corpus[1 : batch_size * length + 1].reshape(batch_size, length)  # (B, N/B)
-    state, total = None, 0.0
-    for start in range(0, length, num_steps):
-        logits, state = model(inputs[:, start : start + num_steps], state)  # (B, T, V)
-        chunk = targets[:, start : start + num_steps]  # (B, T)
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk.reshape(-1), reduction="sum").item()
-    model.train(was_training)
-    return math.exp(total / (batch_size * length))
-
-
-def _check_budget(max_steps, max_epochs, time_budget_s) -> None:
-    if max_steps is None and max_epochs is None and time_budget_s is None:
-        raise ValueError("give at least one budget: max_steps, max_epochs or time_budget_s")
-    for name, value in [("max_steps", max_steps), ("max_epochs", max_epochs)]:
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
-    if time_budget_s is not None and not time_budget_s > 0:
-        raise ValueError(f"time_budget_s must be > 0 or None, got {time_budget_s!r}")
+    if not max_norm > 0:
+        raise ValueError(f"max_norm must be > 0, got {max_norm!r}")
+    return float(nn.utils.clip_grad_norm_(parameters, max_norm))
 
 
 def _budget_used(
@@ -132,116 +144,135 @@ def _budget_used(
     return min(1.0, max(fractions))
 
 
-def cosine_lr(lr: float, fraction: float, final_lr_fraction: float = 0.05) -> float:
-    """Cosine decay: ``lr`` at fraction 0 down to ``lr * final_lr_fraction`` at fraction 1."""
-    return lr * (final_lr_fraction + (1 - final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * fraction)))
-
-
-def train_language_model(
+def train(
     model: nn.Module,
-    train_corpus: Tensor,
-    val_corpus: Tensor,
+    batches: Iterable[Any],
+    loss_fn: Callable[[Any], Tensor],
     *,
-    batch_size: int = 32,
-    num_steps: int = 35,
-    lr: float = 1e-2,
-    clip: float | None = 1.0,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    weight_decay: float = 0.0,
+    clip: float | None = None,
     max_steps: int | None = None,
     max_epochs: int | None = None,
     time_budget_s: float | None = None,
     lr_schedule: Literal["constant", "cosine"] = "constant",
     final_lr_fraction: float = 0.05,
-    weight_decay: float = 0.0,
+    evaluate: Callable[[], Mapping[str, float]] | None = None,
     eval_every: int | None = None,
-    eval_batch_size: int = 64,
+    stop_when: Callable[[TrainRecord], bool] | None = None,
+    on_epoch_start: Callable[[], None] | None = None,
+    after_step: Callable[[], None] | None = None,
     progress: Callable[[TrainRecord], None] | None = None,
-    generator: torch.Generator | None = None,
 ) -> TrainResult:
-    """Train ``model`` on sequential minibatches with Adam; evaluate validation perplexity.
+    """Train ``model`` for a budget of steps, epochs or seconds; evaluate and record along the way.
 
     Args:
-        model: ``(tokens (B, T), state) -> (logits (B, T, V), state)``, e.g. an RNNLanguageModel.
-        train_corpus, val_corpus: (N,) int64 token ids, e.g. ``seqlib.data.split_sequence(corpus)``.
-        batch_size: B streams.   num_steps: T, the truncation length of backpropagation.
-        lr: Adam's learning rate (the peak, with ``lr_schedule="cosine"``).
-        clip: rescale the gradient to this global norm when it is larger (None: no clipping).
+        model: put in training mode, its parameters optimized (and clipped).
+        batches: what ``loss_fn`` takes, one item per step; iterated once per epoch.
+        loss_fn: ``batch -> scalar loss`` (it calls the model).
+        lr: the learning rate (the peak, with ``lr_schedule="cosine"``).
+        optimizer: default ``torch.optim.Adam(model.parameters(), lr, weight_decay=weight_decay)``.
+        clip: rescale the gradient to this global norm when larger (:func:`clip_grad_norm_`); None: never.
         max_steps, max_epochs, time_budget_s: stop at the first one reached (at least one needed).
         lr_schedule: ``"constant"``, or ``"cosine"`` decay from ``lr`` to ``lr * final_lr_fraction``
-            over the budget (measured in steps, epochs or training seconds, whichever ends first).
-        weight_decay: Adam's L2 penalty.
-        eval_every: evaluate every this many steps; None: at the end of each epoch.  The final
-            model is always evaluated.
-        eval_batch_size: streams used by :func:`evaluate_perplexity`.
-        progress: called with each :class:`TrainRecord` (e.g. :func:`print_progress`); None: silent.
-        generator: draws each epoch's random start offset (seed it for a reproducible run; the
-            model's initial weights and dropout use torch's global generator).
+            over the budget (in steps, epochs or training seconds, whichever ends first).
+        evaluate: ``() -> {name: value}``, called at each record (e.g. validation perplexity);
+            None: records hold the training loss only.
+        eval_every: record every this many steps; None: at the end of each epoch.  The final
+            step is always recorded.
+        stop_when: called with each record; True ends the run (e.g. an accuracy reached).
+        on_epoch_start: called before each pass over ``batches`` (e.g. to reset a carried state).
+        after_step: called after each optimizer step (e.g. to detach a carried state).
+        progress: called with each :class:`TrainRecord`; None: silent.
 
     Returns:
-        A :class:`TrainResult`; ``history`` has one record per evaluation.
+        A :class:`TrainResult`.
     """
     _check_budget(max_steps, max_epochs, time_budget_s)
-    batches = lm_batches(train_corpus, batch_size, num_steps, sequential=True, generator=generator)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if eval_every is not None and (not isinstance(eval_every, int) or isinstance(eval_every, bool) or eval_every < 1):
+        raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    epoch_length = len(batches) if hasattr(batches, "__len__") else None  # type: ignore[arg-type]
     history: list[TrainRecord] = []
-    step, epoch, seconds, tokens = 0, 0, 0.0, 0
-    loss_sum, loss_count = 0.0, 0
+    losses: list[float] = []
+    step, epoch, seconds, since_record = 0, 0, 0.0, 0
+    batch_index = -1
     stopped_by = ""
 
     def record() -> None:
-        nonlocal loss_sum, loss_count
-        train_ppl = math.exp(loss_sum / loss_count) if loss_count else float("nan")
-        val_ppl = evaluate_perplexity(model, val_corpus, eval_batch_size, num_steps)
-        history.append(TrainRecord(step, epoch, train_ppl, val_ppl, optimizer.param_groups[0]["lr"], seconds))
-        loss_sum, loss_count = 0.0, 0
+        nonlocal since_record, stopped_by
+        recent = losses[len(losses) - since_record :] if since_record else []
+        train_loss = sum(recent) / len(recent) if recent else float("nan")
+        metrics = dict(evaluate()) if evaluate is not None else {}
+        last_loss = losses[-1] if losses else float("nan")
+        lr_now = optimizer.param_groups[0]["lr"]
+        history.append(TrainRecord(step, epoch, train_loss, last_loss, metrics, lr_now, seconds))
+        since_record = 0
         if progress is not None:
             progress(history[-1])
+        if stop_when is not None and not stopped_by and stop_when(history[-1]):
+            stopped_by = "stop_when"
 
     model.train()
     while not stopped_by:
-        state = None  # a new pass starts at a new offset: the old state does not continue it
-        for batch_index, (X, Y) in enumerate(batches):  # each (B, T)
+        if on_epoch_start is not None:
+            on_epoch_start()
+        batch_index = -1
+        for batch_index, batch in enumerate(batches):
             start = time.perf_counter()
             if lr_schedule == "cosine":
-                epochs = epoch + batch_index / len(batches)
+                epochs = epoch + batch_index / epoch_length if epoch_length else float(epoch)
                 used = _budget_used(step, epochs, seconds, max_steps, max_epochs, time_budget_s)
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(lr, used, final_lr_fraction)
-            logits, state = model(X, state)  # (B, T, V)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
+            loss = loss_fn(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
+                clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
-            state = detach_state(state)  # truncated BPTT: keep the values, cut the graph
+            if after_step is not None:
+                after_step()
             seconds += time.perf_counter() - start
             step += 1
-            tokens += X.numel()
-            loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
+            losses.append(loss.item())
+            since_record += 1
             if eval_every is not None and step % eval_every == 0:
                 record()
             if max_steps is not None and step >= max_steps:
-                stopped_by = "max_steps"
+                stopped_by = stopped_by or "max_steps"
             elif time_budget_s is not None and seconds >= time_budget_s:
-                stopped_by = "time_budget_s"
+                stopped_by = stopped_by or "time_budget_s"
             if stopped_by:
                 break
         else:
             epoch += 1
-            if max_epochs is not None and epoch >= max_epochs:
+            if batch_index < 0:
+                stopped_by = "batches"  # an empty pass: nothing more will come
+            elif max_epochs is not None and epoch >= max_epochs:
                 stopped_by = "max_epochs"
             if eval_every is None and not stopped_by:
                 record()
-    if not history or history[-1].step != step:
+            if epoch_length is None and not stopped_by:
+                stopped_by = "batches"  # a one-shot iterator is spent
+    if step and (not history or history[-1].step != step):
         record()
-    final = history[-1]
-    return TrainResult(
-        history=history,
-        train_perplexity=final.train_perplexity,
-        val_perplexity=final.val_perplexity,
-        steps=step,
-        epochs=epoch + (0 if stopped_by == "max_epochs" else (batch_index + 1) / len(batches)),
-        tokens=tokens,
-        seconds=seconds,
-        stopped_by=stopped_by,
-    )
+    if epoch_length:
+        epochs_done = epoch + (0 if stopped_by in ("max_epochs", "batches") else (batch_index + 1) / epoch_length)
+    else:
+        epochs_done = float(epoch)
+    return TrainResult(history, losses, step, epochs_done, seconds, stopped_by)
+
+
+def _check_budget(max_steps: int | None, max_epochs: int | None, time_budget_s: float | None) -> None:
+    if max_steps is None and max_epochs is None and time_budget_s is None:
+        raise ValueError("give at least one budget: max_steps, max_epochs or time_budget_s")
+    for name, value in [("max_steps", max_steps), ("max_epochs", max_epochs)]:
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise ValueError(f"time_budget_s must be > 0 or None, got {time_budget_s!r}")

@@ -289,7 +289,7 @@ def test_eval_mode_turns_attention_dropout_off() -> None:
     x = _randn(4, 2, 8)
     torch.testing.assert_close(ours(x, x, x)[0], theirs(x, x, x)[0], **TIGHT)
     ours.train()
-    _, weights, trace = ours(x, x, x, average_attn_weights=False, need_trace=True)
+    _, weights, trace = ours(x, x, x, average_attn_weights=False, return_trace=True)
     assert (trace.weights == 0).any() and torch.equal(weights, trace.weights), "dropped weights are returned"
 
 
@@ -301,7 +301,7 @@ def test_multihead_trace_has_per_head_steps(batch_first: bool) -> None:
     B, T, S, E, heads = 2, 3, 4, 12, 3
     ours = MultiheadAttention(E, heads, batch_first=batch_first, dtype=DOUBLE)
     query, key, value = _inputs(B, T, S, E, E, E, batch_first)
-    output, weights, trace = ours(query, key, value, key_padding_mask=padding_mask([4, 2]), need_trace=True)
+    output, weights, trace = ours(query, key, value, key_padding_mask=padding_mask([4, 2]), return_trace=True)
     assert trace.q.shape == (B, heads, T, E // heads)
     assert trace.k.shape == trace.v.shape == (B, heads, S, E // heads)
     for field in (trace.scores, trace.scaled_scores, trace.masked_scores, trace.weights):
@@ -346,18 +346,20 @@ def test_init_matches_torch_distribution() -> None:
     assert torch.equal(ours.out_proj.bias, torch.zeros(64))
 
 
-def test_top_level_exports() -> None:
+def test_top_level_exports_the_torch_nn_mirrors_and_the_masks() -> None:
     for name in ("scaled_dot_product_attention", "causal_mask", "padding_mask", "combine_masks",
-                 "MultiheadAttention", "AttentionTrace", "MultiheadAttentionTrace"):
+                 "MultiheadAttention"):
         assert hasattr(seqlib, name) and name in seqlib.__all__
+    for name in ("AttentionTrace", "MultiheadAttentionTrace"):  # named results stay in their topic module
+        assert hasattr(seqlib.attention, name) and name not in seqlib.__all__
 
 
 def test_self_attention_packed_projection_equals_three_projections() -> None:
     ours = MultiheadAttention(12, 3, batch_first=True, dtype=DOUBLE)
     nn.init.normal_(ours.k_proj.bias)
     x = _randn(2, 5, 12, grad=True)
-    packed = ours(x, x, x, attn_mask=causal_mask(5), need_trace=True)  # one tensor: one stacked matmul
-    separate = ours(x, x.clone(), x.clone(), attn_mask=causal_mask(5), need_trace=True)
+    packed = ours(x, x, x, attn_mask=causal_mask(5), return_trace=True)  # one tensor: one stacked matmul
+    separate = ours(x, x.clone(), x.clone(), attn_mask=causal_mask(5), return_trace=True)
     for a, b in zip((packed[0], packed[1], *packed[2]), (separate[0], separate[1], *separate[2]), strict=True):
         torch.testing.assert_close(a, b, **TIGHT)
     grads_packed = torch.autograd.grad(packed[0].sum(), (x, *ours.parameters()))

@@ -11,8 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from seqlib import autoregressive as ar  # noqa: E402
-from seqlib.data import TimeSeries, load_sunspots_yearly  # noqa: E402
-from seqlib.widgets.sequence_models import ar_tau_explorer, ar_view  # noqa: E402
+from seqlib.data import load_sunspots_yearly  # noqa: E402
 
 
 def _ar2_series(length: int = 200, noise: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -244,21 +243,3 @@ def test_past_influence_stops_at_the_window_for_ar_but_not_for_the_latent_state(
 # --- the AR explorer --------------------------------------------------------------------------------
 
 
-def test_ar_view_and_explorer(sunspots: np.ndarray) -> None:
-    view = ar_view(sunspots, 9, 4)
-    assert view.fit.tau == 9 and view.forecast_rmse == pytest.approx(view.forecast.rmse[4])
-    explorer = ar_tau_explorer(load_sunspots_yearly(), tau=2, max_tau=130)
-    assert explorer.result.fit.tau == 2 and explorer.result.sweep.best_tau == 9
-    explorer.controls["tau"].value = 1  # the Markov model
-    assert explorer.error is None and explorer.result.fit.val_rmse == pytest.approx(32.02, abs=0.01)
-    explorer.controls["steps_ahead"].value = 16
-    assert explorer.result.steps_ahead == 16 and "16 step(s) ahead" in explorer.summary.value
-    explorer.controls["tau"].value = 130
-    assert explorer.result is None and "use tau <= 123" in explorer.error
-
-
-def test_ar_explorer_on_a_short_series() -> None:
-    x = _ar2_series(40, noise=0.3)
-    series = TimeSeries("toy", np.arange(2000, 2040).astype("datetime64[Y]"), x, "units", np.zeros(40, bool))
-    explorer = ar_tau_explorer(series, tau=3, max_tau=20)
-    assert explorer.error is None and explorer.result.fit.tau == 3

@@ -12,10 +12,9 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from seqlib.course.leaderboard import standard_split  # noqa: E402
 
-from seqlib.leaderboard import standard_split  # noqa: E402
 from seqlib.ngram import NGramLanguageModel  # noqa: E402
-from seqlib.widgets.sequence_models import ngram_explorer, ngram_view  # noqa: E402
 
 TRAIN = [0, 1, 2, 1, 0, 1, 2, 2, 1, 0, 2]  # V = 4: token 3 never occurs
 V = 4
@@ -144,12 +143,3 @@ def test_on_the_time_machine_more_context_helps_then_sparsity_hurts() -> None:
     assert unsmoothed.perplexity(split.val) == math.inf and 0.02 < unsmoothed.unseen_fraction(split.val) < 0.05
 
 
-def test_ngram_view_and_explorer() -> None:
-    split = standard_split()
-    view = ngram_view(split.train, split.val, split.vocab, 3)
-    assert view.n == 3 and len(view.sample) == 60 and view.next_token.sum().item() == pytest.approx(1.0)
-    explorer = ngram_explorer(split.train, split.val, split.vocab, n=2)
-    explorer.controls["n"].value = 5
-    assert explorer.result.val_perplexity == pytest.approx(4.076, abs=1e-3)
-    explorer.controls["smoothing"].value = "none"
-    assert explorer.result.val_perplexity == math.inf and "validation inf" in explorer.summary.value

@@ -1,4 +1,4 @@
-"""Gate traces (``return_gates=True``): shapes, and rebuilding h (and c) from the traced gates
+"""Gate traces (``return_trace=True``): shapes, and rebuilding h (and c) from the traced gates
 reproduces the module's outputs and final states."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def test_rebuilding_h_and_c_from_traced_gates_reproduces_outputs(mode, batch_fir
     x = torch.randn((B, T, I) if batch_first else (T, B, I), dtype=F64)
     initial = tuple(torch.randn(layers * directions, B, H, dtype=F64) for _ in range(2))
     hx = initial if mode == "LSTM" else initial[0]
-    output, state, traces = module(x, hx, return_gates=True)
+    output, state, traces = module(x, hx, return_trace=True)
     plain_output, plain_state = module(x, hx)
     torch.testing.assert_close(output, plain_output, rtol=0, atol=0)
 
@@ -68,7 +68,7 @@ def test_gates_are_the_activations_of_their_equations():
     torch.manual_seed(1)
     module = R.LSTM(I, H).to(F64)
     x = torch.randn(T, B, I, dtype=F64)
-    _, _, traces = module(x, return_gates=True)
+    _, _, traces = module(x, return_trace=True)
     trace = traces[0][0]
     w_ii = module.weight_ih_l0[H : 2 * H]  # rows of the forget gate: i|f|g|o
     w_hf = module.weight_hh_l0[H : 2 * H]
@@ -83,14 +83,14 @@ def test_gates_are_the_activations_of_their_equations():
 def test_relu_rnn_trace():
     module = R.RNN(I, H, nonlinearity="relu").to(F64)
     x = torch.randn(T, B, I, dtype=F64)
-    output, _, traces = module(x, return_gates=True)
+    output, _, traces = module(x, return_trace=True)
     torch.testing.assert_close(torch.relu(traces[0][0].pre_activation), output.transpose(0, 1))
 
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
 def test_unbatched_trace_fields_are_time_by_hidden(mode):
     module = getattr(R, mode)(I, H, num_layers=2, bidirectional=True)
-    output, _, traces = module(torch.randn(T, I), return_gates=True)
+    output, _, traces = module(torch.randn(T, I), return_trace=True)
     assert output.shape == (T, 2 * H)
     assert all(field.shape == (T, H) for layer in traces for trace in layer for field in trace)
     torch.testing.assert_close(traces[1][1].h, output[:, H:], rtol=0, atol=0)
@@ -101,7 +101,7 @@ def test_unbatched_trace_fields_are_time_by_hidden(mode):
 def test_cell_trace_matches_cell_output(mode, batched):
     cell = getattr(R, mode + "Cell")(I, H)
     x = torch.randn(B, I) if batched else torch.randn(I)
-    result, trace = cell(x, return_gates=True)
+    result, trace = cell(x, return_trace=True)
     h = result[0] if mode == "LSTM" else result
     assert torch.equal(trace.h, h)
     assert all(field.shape == h.shape for field in trace)
@@ -112,14 +112,14 @@ def test_cell_trace_matches_cell_output(mode, batched):
 
 def test_traces_are_differentiable():
     module = R.GRU(I, H)
-    _, _, traces = module(torch.randn(T, B, I), return_gates=True)
+    _, _, traces = module(torch.randn(T, B, I), return_trace=True)
     traces[0][0].z.sum().backward()
     assert module.weight_hh_l0.grad is not None
 
 
 def test_default_call_returns_exactly_two_values():
     assert len(R.LSTM(I, H)(torch.randn(T, B, I))) == 2
-    assert len(R.LSTM(I, H)(torch.randn(T, B, I), return_gates=True)) == 3
+    assert len(R.LSTM(I, H)(torch.randn(T, B, I), return_trace=True)) == 3
 
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM"])
@@ -131,12 +131,12 @@ def test_gradient_of_a_loss_on_gates_matches_a_cell_by_cell_unroll(mode):
     cell = getattr(R, mode + "Cell")(I, H).to(F64)
     cell.load_state_dict({name[: -len("_l0")]: value for name, value in module.state_dict().items()})
     x = torch.randn(B, T, I, dtype=F64)
-    _, _, traces = module(x, return_gates=True)
+    _, _, traces = module(x, return_trace=True)
     first = traces[0][0][0]  # pre_activation (RNN) or i (LSTM): (B, T, H)
     expected_loss = 0.0
     state = None
     for t in range(T):
-        result, trace = cell(x[:, t], state, return_gates=True)
+        result, trace = cell(x[:, t], state, return_trace=True)
         state = result
         expected_loss = expected_loss + trace[0].square().sum()
     got = torch.autograd.grad(first.square().sum(), list(module.parameters()))

@@ -138,10 +138,10 @@ CASES = [
         ["input", "torch.float16", "torch.float32"],
     ),
     (
-        "return_gates_not_bool",
-        lambda: _lstm()(torch.randn(T, B, I), return_gates="yes"),
+        "return_trace_not_bool",
+        lambda: _lstm()(torch.randn(T, B, I), return_trace="yes"),
         TypeError,
-        ["return_gates", "bool"],
+        ["return_trace", "bool"],
     ),
     ("from_torch_wrong_class", lambda: R.LSTM.from_torch(nn.GRU(I, H)), TypeError, ["LSTM", "GRU"]),
     ("cell_from_torch_wrong_class", lambda: R.GRUCell.from_torch(nn.GRU(I, H)), TypeError, ["GRUCell", "GRU"]),

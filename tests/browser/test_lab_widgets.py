@@ -368,7 +368,7 @@ def _digest(src: str | None) -> str | None:
 
 
 OUTPUT_OF = "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' jp-OutputArea-output ')][1]"
-REFUSED = "cannot compute:"  # how seqlib.widgets.Explorer says that a setting is out of the model's range
+REFUSED = "cannot compute:"  # how seqlib.course.explorer.Explorer says that a setting is out of the model's range
 MAX_SLIDERS = 4  # sliders tried, in page order, until one shows a full response
 SETTLE_S = 10.0  # after the kernel answered: time for the browser to draw the new summary and figure
 

@@ -1,4 +1,4 @@
-"""A task that needs a long memory, and an honest way to measure RNN, LSTM and GRU on it.
+"""The marked-recall task: a task that needs a long memory, and an honest way to measure RNN, LSTM and GRU on it.
 
 **The task** (:func:`marked_recall_task`): a sequence of random letters from a vocabulary of V; one
 of them, after a few random letters (``prefix``), carries a marker; the network reads ``lag`` more
@@ -24,20 +24,20 @@ symmetric, so the network sits at the chance plateau with nothing to pull it off
 literature uses is to initialise the gate *open*: a forget-gate bias of +1 (Gers et al. 2000,
 Jozefowicz et al. 2015) or the "chrono" initialisation of Tallec & Ollivier (2018),
 b_f ~ log U(1, T_max - 1) and b_i = -b_f, which gives each unit a memory time scale between 1 and
-T_max steps.  :func:`gate_bias_init_` does both (for the GRU, on the update gate z, which keeps the
-old state in torch's h = (1 - z) n + z h).
+T_max steps.  :func:`gate_bias_init_` does both, with ``seqlib.init`` (for the GRU, on the update gate
+z, which keeps the old state in torch's h = (1 - z) n + z h).
+
+``bench/recall_task.py`` trains every arm at every lag over several seeds and writes
+``data/results/recall_task.json``, which notebook 03 reads (``seqlib.course.nb03_long_term_dependencies``).
 
 Shape legend: N samples (B in a batch), T time steps, V vocabulary size, H hidden size.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
@@ -45,11 +45,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import seqlib.recurrent as recurrent
+from seqlib.init import chrono_init_, set_forget_bias_
+from seqlib.train import train
 
 __all__ = [
     "KINDS",
     "GATE_INITS",
-    "RESULTS_PATH",
     "marked_recall_task",
     "RecallNet",
     "parameter_count",
@@ -61,13 +62,10 @@ __all__ = [
     "train_recall",
     "recall_accuracy",
     "input_gradient_norms",
-    "load_results",
-    "LongMemoryResults",
 ]
 
 KINDS = ("rnn", "lstm", "gru")
 GATE_INITS = ("default", "forget+1", "chrono")
-RESULTS_PATH = Path(__file__).resolve().parent.parent.parent / "data" / "results" / "long_memory.json"
 
 _MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -157,19 +155,10 @@ def gate_bias_init_(
         return module
     if mode not in ("LSTM", "GRU"):
         raise ValueError(f"gate_init={gate_init!r} needs an LSTM or GRU (a plain RNN has no gate), got {mode}")
-    _check_int("max_lag", max_lag, 2)
-    H = module.hidden_size
-    keep = slice(H, 2 * H)  # LSTM i|f|g|o: f;  GRU r|z|n: z
     if gate_init == "forget+1":
-        bias = torch.ones(H)
+        set_forget_bias_(module, 1.0)
     else:
-        uniform = torch.rand(H, generator=generator) * (max(max_lag - 1, 1) - 1) + 1  # U(1, max_lag - 1)
-        bias = torch.log(uniform)
-    module.bias_ih_l0[keep] = bias
-    module.bias_hh_l0[keep] = 0.0
-    if mode == "LSTM" and gate_init == "chrono":
-        module.bias_ih_l0[:H] = -bias  # input gate: write as slowly as the unit forgets
-        module.bias_hh_l0[:H] = 0.0
+        chrono_init_(module, max_lag, generator)
     return module
 
 
@@ -266,30 +255,36 @@ def train_recall(
     test = marked_recall_task(
         s.test_samples, s.lag, s.vocab_size, s.prefix, torch.Generator().manual_seed(20_000 + seed)
     )
-    optimizer = torch.optim.Adam(net.parameters(), lr=s.lr)
-    history: list[tuple[int, float, float]] = []
-    seconds, step = 0.0, 0
-    while step < s.max_steps:
-        start = time.perf_counter()
-        inputs, targets = marked_recall_task(s.batch_size, s.lag, s.vocab_size, s.prefix, train_gen)
-        loss = F.cross_entropy(net(inputs), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if s.clip is not None:
-            nn.utils.clip_grad_norm_(net.parameters(), s.clip)
-        optimizer.step()
-        seconds += time.perf_counter() - start
-        step += 1
-        if step % s.eval_every == 0 or step == s.max_steps:
-            accuracy = recall_accuracy(net, *val)
-            history.append((step, round(loss.item(), 4), round(accuracy, 4)))
-            if progress is not None:
-                progress(step, loss.item(), accuracy)
-            if s.stop_at_accuracy is not None and accuracy >= s.stop_at_accuracy:
-                break
+
+    def fresh_batches() -> Iterator[tuple[Tensor, Tensor]]:
+        while True:
+            yield marked_recall_task(s.batch_size, s.lag, s.vocab_size, s.prefix, train_gen)
+
+    def report(record) -> None:
+        if progress is not None:
+            progress(record.step, record.last_loss, record.metrics["val_accuracy"])
+
+    result = train(
+        net,
+        fresh_batches(),
+        lambda batch: F.cross_entropy(net(batch[0]), batch[1]),
+        lr=s.lr,
+        clip=s.clip,
+        max_steps=s.max_steps,
+        evaluate=lambda: {"val_accuracy": recall_accuracy(net, *val)},
+        eval_every=s.eval_every,
+        stop_when=None if s.stop_at_accuracy is None else (
+            lambda record: record.metrics["val_accuracy"] >= s.stop_at_accuracy),
+        progress=report,
+    )
+    history = tuple(
+        (record.step, round(record.last_loss, 4), round(record.metrics["val_accuracy"], 4))
+        for record in result.history
+    )
+    step, seconds = result.steps, result.seconds
     H = net.recurrent.hidden_size
     run = RecallRun(
-        s, seed, recall_accuracy(net, *test), step, tuple(history), H, sum(p.numel() for p in net.parameters()),
+        s, seed, recall_accuracy(net, *test), step, history, H, sum(p.numel() for p in net.parameters()),
         seconds,
     )
     return run, net
@@ -308,75 +303,3 @@ def input_gradient_norms(net: RecallNet, inputs: Tensor, targets: Tensor) -> Ten
     loss = F.cross_entropy(net(x), targets)
     (grad,) = torch.autograd.grad(loss, x)
     return grad.double().norm(dim=(0, 2))  # (T,)
-
-
-# --------------------------------------------------------------------------------------------------
-# The result file written by bench/long_memory.py
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LongMemoryResults:
-    """``data/results/long_memory.json`` as written by ``bench/long_memory.py``.
-
-    ``settings``: what every run shared (and the command, torch version, wall time); ``runs``: one
-    dict per training run with ``arm``, ``kind``, ``gate_init``, ``lag``, ``lr``, ``prefix``, ``seed``,
-    ``accuracy`` (test), ``val_accuracy`` (the last validation figure), ``steps`` and ``seconds``.
-    """
-
-    settings: dict
-    runs: list[dict]
-
-    def select(self, **conditions) -> list[dict]:
-        """The runs whose fields equal ``conditions`` (e.g. ``arm="rnn", lag=40``), in file order."""
-        return [run for run in self.runs if all(run.get(k) == v for k, v in conditions.items())]
-
-    @property
-    def arms(self) -> list[str]:
-        return list(dict.fromkeys(run["arm"] for run in self.runs))
-
-    def lags(self, prefix: int | None = None) -> list[int]:
-        runs = self.runs if prefix is None else self.select(prefix=prefix)
-        return sorted({run["lag"] for run in runs})
-
-    @property
-    def seeds(self) -> list[int]:
-        return sorted({run["seed"] for run in self.runs})
-
-    def lrs(self, arm: str, lag: int, prefix: int) -> list[float]:
-        return sorted({run["lr"] for run in self.select(arm=arm, lag=lag, prefix=prefix)})
-
-    def best_lr(self, arm: str, lag: int, prefix: int) -> float:
-        """The learning rate with the best mean *validation* accuracy over seeds (ties: the smaller)."""
-        lrs = self.lrs(arm, lag, prefix)
-        if not lrs:
-            raise KeyError(f"no runs for arm={arm!r}, lag={lag}, prefix={prefix}; arms: {', '.join(self.arms)}")
-
-        def mean_val(lr: float) -> float:
-            runs = self.select(arm=arm, lag=lag, prefix=prefix, lr=lr)
-            return sum(run["val_accuracy"] for run in runs) / len(runs)
-
-        return max(lrs, key=lambda lr: (mean_val(lr), -lr))
-
-    def accuracies(self, arm: str, lag: int, prefix: int, lr: float | None = None) -> list[float]:
-        """Per-seed test accuracies of one arm at one lag (at its best learning rate if ``lr`` is None)."""
-        lr = self.best_lr(arm, lag, prefix) if lr is None else lr
-        runs = sorted(self.select(arm=arm, lag=lag, prefix=prefix, lr=lr), key=lambda run: run["seed"])
-        if not runs:
-            raise KeyError(f"no runs for arm={arm!r}, lag={lag}, prefix={prefix}, lr={lr}")
-        return [run["accuracy"] for run in runs]
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
-
-
-def load_results(path: str | Path | None = None) -> LongMemoryResults:
-    """Read the bench's result file (default ``data/results/long_memory.json``)."""
-    path = RESULTS_PATH if path is None else Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no result file; run `python bench/long_memory.py` to make it")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    missing = {"settings", "runs"} - set(data)
-    if missing:
-        raise ValueError(f"{path}: not a long-memory result file (missing {sorted(missing)})")
-    return LongMemoryResults(**data)

@@ -3,11 +3,18 @@ names every mistake it claims to recognise (also when the mistake is written ano
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
-from seqlib import exercises
-from seqlib.exercises import _diagnose, nb01
+from seqlib.course import checker
+from seqlib.course import nb01_sequence_models as nb01
+from seqlib.course.checker import _diagnose
+from seqlib.course.leaderboard import standard_split
+from seqlib.course.nb01_sequence_models import ar_tau_explorer, ar_view, ngram_explorer, ngram_view
+from seqlib.data import TimeSeries, load_sunspots_yearly
 
 ALL = [nb01.LAG_FEATURES, nb01.BIGRAM_PERPLEXITY, nb01.MULTI_STEP, nb01.LATENT_STEP]
 
@@ -34,10 +41,10 @@ def test_every_claimed_mistake_is_named(exercise, mistake) -> None:
 
 
 def test_exercises_are_registered_and_solutions_can_be_revealed(capsys) -> None:
-    exercises._load_all()
+    checker._load_all()
     for name in ("01.lag_features", "01.bigram_perplexity", "01.multi_step", "01.latent_step"):
-        assert name in exercises.EXERCISES
-    source = exercises.solution("01.lag_features")
+        assert name in checker.EXERCISES
+    source = checker.solution("01.lag_features")
     assert source.startswith("def lag_features") and "labels = series[tau:]" in capsys.readouterr().out
 
 
@@ -97,3 +104,40 @@ def test_latent_step_markov_state_is_named() -> None:
         return torch.tanh(torch.einsum("bi,hi->bh", x_t, W_xh) + b)
 
     assert "forgets the past" in _diagnose(nb01.LATENT_STEP, learner).message
+
+
+@pytest.fixture(scope="module")
+def sunspots() -> np.ndarray:
+    return load_sunspots_yearly().values
+
+
+def test_ar_view_and_explorer(sunspots: np.ndarray) -> None:
+    view = ar_view(sunspots, 9, 4)
+    assert view.fit.tau == 9 and view.forecast_rmse == pytest.approx(view.forecast.rmse[4])
+    explorer = ar_tau_explorer(load_sunspots_yearly(), tau=2, max_tau=130)
+    assert explorer.result.fit.tau == 2 and explorer.result.sweep.best_tau == 9
+    explorer.controls["tau"].value = 1  # the Markov model
+    assert explorer.error is None and explorer.result.fit.val_rmse == pytest.approx(32.02, abs=0.01)
+    explorer.controls["steps_ahead"].value = 16
+    assert explorer.result.steps_ahead == 16 and "16 step(s) ahead" in explorer.summary.value
+    explorer.controls["tau"].value = 130
+    assert explorer.result is None and "use tau <= 123" in explorer.error
+
+
+def test_ar_explorer_on_a_short_series() -> None:
+    rng = np.random.default_rng(0)
+    x = np.sin(np.arange(40) / 3) * 10 + 15 + 0.3 * rng.standard_normal(40)
+    series = TimeSeries("toy", np.arange(2000, 2040).astype("datetime64[Y]"), x, "units", np.zeros(40, bool))
+    explorer = ar_tau_explorer(series, tau=3, max_tau=20)
+    assert explorer.error is None and explorer.result.fit.tau == 3
+
+
+def test_ngram_view_and_explorer() -> None:
+    split = standard_split()
+    view = ngram_view(split.train, split.val, split.vocab, 3)
+    assert view.n == 3 and len(view.sample) == 60 and view.next_token.sum().item() == pytest.approx(1.0)
+    explorer = ngram_explorer(split.train, split.val, split.vocab, n=2)
+    explorer.controls["n"].value = 5
+    assert explorer.result.val_perplexity == pytest.approx(4.076, abs=1e-3)
+    explorer.controls["smoothing"].value = "none"
+    assert explorer.result.val_perplexity == math.inf and "validation inf" in explorer.summary.value

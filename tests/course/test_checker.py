@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlib import exercises
-from seqlib.exercises import Exercise, Mistake, compare
+from seqlib.course import checker
+from seqlib.course.checker import Exercise, Mistake, compare
 
 
 def _reference(x: torch.Tensor) -> torch.Tensor:
@@ -27,27 +27,27 @@ def test_stub_is_not_done_and_shows_the_hint() -> None:
     def stub(x):
         raise NotImplementedError
 
-    feedback = exercises._diagnose(TOY, stub)
+    feedback = checker._diagnose(TOY, stub)
     assert feedback.status == "todo" and "not done yet" in feedback.message and "squashes" in feedback.message
 
 
 def test_reference_is_correct() -> None:
-    feedback = exercises._diagnose(TOY, _reference)
+    feedback = checker._diagnose(TOY, _reference)
     assert feedback.passed and "correct (2 cases checked)" in feedback.message
 
 
 def test_known_mistake_is_named() -> None:
-    feedback = exercises._diagnose(TOY, torch.tanh)
+    feedback = checker._diagnose(TOY, torch.tanh)
     assert feedback.status == "wrong" and "tanh where the gate needs a sigmoid" in feedback.message
 
 
 def test_unknown_mistake_reports_the_difference() -> None:
-    feedback = exercises._diagnose(TOY, lambda x: torch.sigmoid(x) + 1)
+    feedback = checker._diagnose(TOY, lambda x: torch.sigmoid(x) + 1)
     assert feedback.status == "wrong" and "values differ at index" in feedback.message
 
 
 def test_learner_exception_is_reported_with_hint() -> None:
-    feedback = exercises._diagnose(TOY, lambda x: x.nonexistent())
+    feedback = checker._diagnose(TOY, lambda x: x.nonexistent())
     assert feedback.status == "wrong" and "AttributeError" in feedback.message and "Hint" in feedback.message
 
 
@@ -62,14 +62,14 @@ def test_compare_describes_shapes_nan_and_tuples() -> None:
 
 def test_unknown_exercise_name_lists_known_ones() -> None:
     with pytest.raises(KeyError, match="no exercise named 'nope'"):
-        exercises.check("nope", _reference)
+        checker.check("nope", _reference)
 
 
 # --- every registered exercise of every notebook ------------------------------------------------
 
-exercises._load_all()
-ALL_NAMES = sorted(exercises.EXERCISES)
-ALL_MISTAKES = [(name, k) for name in ALL_NAMES for k in range(len(exercises.EXERCISES[name].mistakes))]
+checker._load_all()
+ALL_NAMES = sorted(checker.EXERCISES)
+ALL_MISTAKES = [(name, k) for name in ALL_NAMES for k in range(len(checker.EXERCISES[name].mistakes))]
 
 
 def test_every_notebook_with_exercises_has_at_least_three() -> None:
@@ -81,25 +81,25 @@ def test_every_notebook_with_exercises_has_at_least_three() -> None:
 
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_registered_reference_passes_and_stub_is_not_done(name: str) -> None:
-    exercise = exercises.EXERCISES[name]
-    assert exercises._diagnose(exercise, exercise.reference).passed
+    exercise = checker.EXERCISES[name]
+    assert checker._diagnose(exercise, exercise.reference).passed
 
     def stub(*args):
         raise NotImplementedError
 
-    feedback = exercises._diagnose(exercise, stub)
+    feedback = checker._diagnose(exercise, stub)
     assert feedback.status == "todo" and "not done yet" in feedback.message and exercise.hint in feedback.message
 
 
 @pytest.mark.parametrize(("name", "index"), ALL_MISTAKES)
 def test_registered_mistake_is_named(name: str, index: int) -> None:
-    exercise = exercises.EXERCISES[name]
+    exercise = checker.EXERCISES[name]
     mistake = exercise.mistakes[index]
-    feedback = exercises._diagnose(exercise, mistake.wrong)
+    feedback = checker._diagnose(exercise, mistake.wrong)
     assert feedback.status == "wrong" and mistake.message in feedback.message, feedback.message
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_registered_solution_prints_the_reference(name: str, capsys) -> None:
-    source = exercises.solution(name)
+    source = checker.solution(name)
     assert "def " in source and "return" in source and source in capsys.readouterr().out

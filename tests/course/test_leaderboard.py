@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from seqlib.course.leaderboard import Leaderboard, LeaderboardRow, ngram_rows, standard_split
 from seqlib.data import load_corpus
-from seqlib.leaderboard import Leaderboard, LeaderboardRow, ngram_rows, standard_split
 
 
 def test_standard_split_is_the_first_90_percent_and_the_last_10() -> None:

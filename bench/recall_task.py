@@ -1,6 +1,6 @@
-"""Long memory, measured: accuracy of RNN, LSTM and GRU on a recall task, against the lag L.
+"""The recall task, measured: accuracy of RNN, LSTM and GRU on a recall task, against the lag L.
 
-The task (``seqlib.experiments.long_memory.marked_recall_task``): random letters (V = 4), one of them
+The task (``seqlib.recall_task.marked_recall_task``): random letters (V = 4), one of them
 marked after 5 random letters; the network must name the marked letter L steps later.  Chance is
 0.25.  Every model gets the same parameter budget (~5,000: the RNN gets more units than the gated
 models), Adam with each learning rate of ``--lrs`` (the notebook reads each model at its best one,
@@ -8,8 +8,8 @@ chosen on *validation* accuracy), gradient clipping at global norm 1, batches of
 sequences, at most ``--max-steps`` steps (a run stops early once its validation accuracy reaches
 0.99), and is scored on 2,000 test sequences.  Every (model, L, learning rate) is run with every seed.
 
-    .venv/bin/python bench/long_memory.py            # the shipped result, data/results/long_memory.json
-    .venv/bin/python bench/long_memory.py --lags 10 40 --seeds 0 --out /tmp/quick.json
+    .venv/bin/python bench/recall_task.py            # the shipped result, data/results/recall_task.json
+    .venv/bin/python bench/recall_task.py --lags 10 40 --seeds 0 --out /tmp/quick.json
 
 Arms: ``rnn``; ``lstm`` and ``gru`` with torch's default initialisation (every gate starts near
 σ(0) = 0.5); ``lstm-chrono`` and ``gru-chrono`` with the keep gate initialised open (chrono
@@ -18,7 +18,7 @@ initialisation, Tallec & Ollivier 2018: b_f ~ log U(1, L), and b_i = -b_f for th
 A second, small grid (``--first-letter-lags``) repeats the naive version of the task: the letter to
 recall is the *first* one (prefix 0), so the state is still at h_0 = 0 when it arrives.  It shows why
 a naive run can make a plain RNN look good at long lags (see the module docstring of
-``seqlib.experiments.long_memory``).
+``seqlib.recall_task``).
 
 The file records every setting, the command, the torch version, every run (accuracy, validation
 accuracy, steps, seconds) and the total wall-clock time; only the times depend on the machine.
@@ -39,7 +39,8 @@ from pathlib import Path
 import torch
 
 import seqlib
-from seqlib.experiments.long_memory import RESULTS_PATH, LongMemoryResults, RecallSettings, train_recall
+from seqlib.course.nb03_long_term_dependencies import RESULTS_PATH, RecallTaskResults
+from seqlib.recall_task import RecallSettings, train_recall
 
 ARMS = {  # name -> (kind, gate_init)
     "rnn": ("rnn", "default"),
@@ -52,7 +53,7 @@ ARMS = {  # name -> (kind, gate_init)
 }
 
 
-def main(argv: list[str] | None = None) -> LongMemoryResults:
+def main(argv: list[str] | None = None) -> RecallTaskResults:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arms", nargs="+", default=["rnn", "lstm", "gru", "lstm-chrono", "gru-chrono"],
                         choices=list(ARMS))
@@ -103,14 +104,14 @@ def main(argv: list[str] | None = None) -> LongMemoryResults:
                 flush=True,
             )
     minutes = (time.perf_counter() - started) / 60
-    results = LongMemoryResults(
+    results = RecallTaskResults(
         settings={
             **shared,
-            "task": "marked recall (seqlib.experiments.long_memory.marked_recall_task)",
+            "task": "marked recall (seqlib.recall_task.marked_recall_task)",
             "chance": 1 / template.vocab_size,
             "lrs": list(args.lrs),
             "lr_selection": "per arm and lag, the lr with the best mean validation accuracy over seeds",
-            "command": "python bench/long_memory.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": "python bench/recall_task.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "torch": torch.__version__,
             "python": platform.python_version(),
             "threads": args.threads,

@@ -11,7 +11,7 @@ includes x_t itself: off by one").  :func:`check` runs the learner's function on
    first difference it can describe (shape, dtype, NaN, values).
 
 Solutions are revealed deliberately with :func:`solution` (prints the reference's source).
-Exercises register themselves per notebook in ``seqlib.exercises.nbNN`` modules.
+Exercises register themselves in their notebook's course module, ``seqlib.course.nbNN_<topic>``.
 """
 
 from __future__ import annotations
@@ -94,13 +94,16 @@ def _get(name: str) -> Exercise:
 
 
 def _load_all() -> None:
-    """Import every ``seqlib.exercises.nbNN`` module so that its exercises are registered."""
+    """Import every notebook's course module (``seqlib.course.nbNN_<topic>``) so that its exercises are
+    registered."""
     import importlib
     import pkgutil
 
-    for module in pkgutil.iter_modules(__path__):
+    import seqlib.course
+
+    for module in pkgutil.iter_modules(seqlib.course.__path__):
         if module.name.startswith("nb"):
-            importlib.import_module(f"{__name__}.{module.name}")
+            importlib.import_module(f"seqlib.course.{module.name}")
 
 
 def _as_array(value: Any) -> np.ndarray | None:

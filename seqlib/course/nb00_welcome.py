@@ -1,13 +1,26 @@
-"""Widgets of notebook 00: the moving-average window over a series."""
+"""Notebook 00 · welcome: what the notebook shows, computed here.
+
+* **Widget**: :func:`moving_average_explorer`, a window slider over a series that redraws the trailing
+  mean (``seqlib.moving_average``) and reports its errors as a smoother and as a forecaster.
+"""
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
+from seqlib.course.explorer import Explorer
 from seqlib.data import TimeSeries
-from seqlib.smoothing import MovingAverageFit, fit_moving_average
-from seqlib.widgets._explorer import Explorer
+from seqlib.moving_average import MovingAverageFit, fit_moving_average
+
+__all__ = [
+    "moving_average_explorer",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Widgets
+# --------------------------------------------------------------------------------------------------
 
 
 def moving_average_explorer(series: TimeSeries, window: int = 11, max_window: int = 60) -> Explorer:

@@ -1,0 +1,108 @@
+"""Initialisations that decide how long a recurrent network remembers, in place (as ``torch.nn.init``).
+
+* :func:`set_spectral_radius_`: the largest |eigenvalue| ρ of W_hh, the knob between vanishing
+  (ρ < 1) and exploding (ρ > 1) gradients for a (near-)linear RNN.
+* :func:`set_forget_bias_`: open the gate that keeps the old state, so that at initialisation the
+  state is kept rather than halved at every step (Gers et al. 2000; Jozefowicz et al. 2015 use +1).
+* :func:`chrono_init_`: the "chrono" initialisation of Tallec & Ollivier (2018), b_f ~ log U(1, T_max − 1)
+  and b_i = −b_f, which gives each unit a memory time scale between 1 and T_max steps.
+
+The gate that keeps the old state is the LSTM's forget gate f (rows H..2H of torch's i|f|g|o layout)
+and the GRU's update gate z (rows H..2H of r|z|n: torch's h = (1 − z) ⊙ n + z ⊙ h_prev keeps h_prev
+when z is near 1).  A bias is written to ``bias_ih_l0`` and the same rows of ``bias_hh_l0`` are zeroed,
+so the sum, what the gate sees, is the value.  Layer 0 only.
+
+Shape legend: H hidden size, G gates (LSTM 4, GRU 3).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["chrono_init_", "set_forget_bias_", "set_spectral_radius_", "spectral_radius"]
+
+
+def spectral_radius(matrix: Tensor) -> float:
+    """ρ(W) = max |λ_i(W)| of a square matrix."""
+    if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square (H, H), got shape {tuple(matrix.shape)}")
+    return torch.linalg.eigvals(matrix.detach().double()).abs().max().item()
+
+
+@torch.no_grad()
+def set_spectral_radius_(weight: Tensor, radius: float) -> Tensor:
+    """Rescale W_hh in place so that its spectral radius is ``radius``.
+
+    Args:
+        weight: (H, H) for an RNN, or (G*H, H) for a gated cell (LSTM ``weight_hh`` is 4 stacked
+            (H, H) blocks, GRU 3): each block is rescaled to ``radius`` on its own.
+        radius: the target ρ, > 0.  Below 1 the linearised recurrence contracts (gradients vanish),
+            above 1 it expands (they may explode).
+
+    Returns:
+        ``weight`` itself (a trailing ``_`` means in place, as in torch).
+    """
+    if not isinstance(radius, int | float) or isinstance(radius, bool) or radius <= 0:
+        raise ValueError(f"radius must be a positive number, got {radius!r}")
+    if weight.dim() != 2 or weight.shape[0] % weight.shape[1] != 0:
+        raise ValueError(f"weight must be (H, H) or (G*H, H), got shape {tuple(weight.shape)}")
+    hidden_size = weight.shape[1]
+    for block in weight.split(hidden_size, dim=0):  # G x (H, H) views into weight
+        current = spectral_radius(block)
+        if current == 0:
+            raise ValueError("a block of weight has spectral radius 0 (all eigenvalues zero): it cannot be rescaled")
+        block.mul_(radius / current)
+    return weight
+
+
+def _gated_mode(module: nn.Module) -> str:
+    mode = getattr(module, "mode", type(module).__name__).upper()
+    if mode not in ("LSTM", "GRU"):
+        raise ValueError(f"the module needs a gate that keeps the state (an LSTM or GRU), got {type(module).__name__}")
+    return mode
+
+
+@torch.no_grad()
+def set_forget_bias_(module: nn.Module, bias: float | Tensor) -> nn.Module:
+    """Set the bias of the gate that keeps the old state (LSTM f, GRU z), layer 0, in place.
+
+    Args:
+        module: a seqlib or torch.nn ``LSTM`` or ``GRU``.
+        bias: one number for every unit, or an (H,) tensor.  +1 gives σ(1) = 0.73; 0 leaves the gate
+            half open (σ(0) = 0.5: the state halves at every step).
+
+    Returns:
+        ``module`` itself.
+    """
+    _gated_mode(module)
+    H = module.hidden_size
+    keep = slice(H, 2 * H)  # LSTM i|f|g|o: f;  GRU r|z|n: z
+    module.bias_ih_l0[keep] = bias
+    module.bias_hh_l0[keep] = 0.0
+    return module
+
+
+@torch.no_grad()
+def chrono_init_(module: nn.Module, max_lag: int, generator: torch.Generator | None = None) -> nn.Module:
+    """Tallec & Ollivier's chrono initialisation, layer 0, in place.
+
+    b_f ~ log U(1, max_lag − 1) on the keep gate (LSTM f, GRU z); for the LSTM also b_i = −b_f, so a
+    unit writes as slowly as it forgets.
+
+    Args:
+        module: a seqlib or torch.nn ``LSTM`` or ``GRU``.
+        max_lag: T_max >= 2, the longest dependency expected.
+        generator: for reproducible biases.
+    """
+    mode = _gated_mode(module)
+    if not isinstance(max_lag, int) or isinstance(max_lag, bool) or max_lag < 2:
+        raise ValueError(f"max_lag must be an int >= 2, got {max_lag!r}")
+    H = module.hidden_size
+    uniform = torch.rand(H, generator=generator) * (max(max_lag - 1, 1) - 1) + 1  # U(1, max_lag - 1)
+    bias = torch.log(uniform)
+    set_forget_bias_(module, bias)
+    if mode == "LSTM":
+        module.bias_ih_l0[:H] = -bias  # input gate: write as slowly as the unit forgets
+        module.bias_hh_l0[:H] = 0.0
+    return module
