@@ -41,8 +41,7 @@ import torch
 
 import seqlib
 from seqlib.data import load_corpus, split_sequence
-from seqlib.language_models import make_language_model, sample
-from seqlib.language_models import train_language_model
+from seqlib.language_models import make_language_model, sample, train_language_model
 from seqlib.train import TrainRecord
 
 MODELS = {  # name -> (kind, backend)

@@ -12,8 +12,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from seqlib.course.leaderboard import standard_split  # noqa: E402
 
+from seqlib.course.leaderboard import standard_split  # noqa: E402
 from seqlib.ngram import NGramLanguageModel  # noqa: E402
 
 TRAIN = [0, 1, 2, 1, 0, 1, 2, 2, 1, 0, 2]  # V = 4: token 3 never occurs
