@@ -106,17 +106,32 @@ def causal_mask(
     return torch.zeros(size, size, dtype=dtype, device=device).masked_fill(blocked, float("-inf"))
 
 
-def padding_mask(lengths: Tensor | list[int], max_len: int | None = None) -> Tensor:
-    """Key padding mask from sequence lengths: ``True`` at padded positions (may not attend).
+def padding_mask(
+    lengths: Tensor | list[int] | None = None, max_len: int | None = None, *, tokens: Tensor | None = None,
+    pad_id: int | None = None,
+) -> Tensor:
+    """Key padding mask: ``True`` at padded positions (may not attend).
+
+    Give either the sequence lengths (padding at the end) or the padded token ids and the pad id.
 
     Args:
         lengths: ``(B,)`` number of real tokens in each sequence (the rest is padding at the end).
         max_len: padded length S; defaults to ``max(lengths)``.
+        tokens: ``(B, S)`` token ids, padded with ``pad_id`` (keyword only, with ``pad_id``).
+        pad_id: the padding token.
 
     Returns:
-        ``(B, S)`` bool mask, ``mask[b, j] = j >= lengths[b]``; the ``key_padding_mask`` of
-        ``MultiheadAttention`` and the ``*_key_padding_mask`` of the Transformer modules.
+        ``(B, S)`` bool mask, ``mask[b, j] = j >= lengths[b]`` (or ``tokens[b, j] == pad_id``); the
+        ``key_padding_mask`` of ``MultiheadAttention`` and the ``*_key_padding_mask`` of the
+        Transformer modules.
     """
+    if tokens is not None or pad_id is not None:
+        if lengths is not None or max_len is not None or tokens is None or pad_id is None:
+            raise ValueError("give either lengths (and max_len) or tokens and pad_id, not both")
+        _checks.tensor("tokens", tokens)
+        return tokens == pad_id  # (B, S)
+    if lengths is None:
+        raise ValueError("give lengths, or tokens and pad_id")
     lengths = torch.as_tensor(lengths)
     _checks.padding_lengths(lengths, max_len)
     if max_len is None:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from seqlib import _checks
 from seqlib.data import split_windows
 from seqlib.recurrent import RNN
 from seqlib.train import train
@@ -175,8 +176,7 @@ class FixedWindowAR(nn.Module):
     def __init__(self, tau: int, hidden: int = 16) -> None:
         super().__init__()
         _check_tau(tau)
-        if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
-            raise ValueError(f"hidden must be a positive int, got {hidden!r}")
+        _checks.positive_int("hidden", hidden)
         self.tau, self.hidden = tau, hidden
         self.net = nn.Sequential(nn.Linear(tau, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
@@ -186,8 +186,7 @@ class FixedWindowAR(nn.Module):
 
 
 def _check_tau(tau: object) -> None:
-    if not isinstance(tau, int) or isinstance(tau, bool) or tau < 1:
-        raise ValueError(f"tau must be a positive int, got {tau!r}")
+    _checks.positive_int("tau", tau)
 
 
 def _check_windows(windows: Tensor, tau: int) -> None:
@@ -324,8 +323,7 @@ def fit_window_model(
     """
     values = _as_series(series)
     _, scaler, cut, split = _windows(values, tau, val_fraction)
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    _checks.positive_int("steps", steps)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = FixedWindowAR(tau, hidden)
@@ -351,8 +349,7 @@ def multi_step_forecast(model: Callable[[Tensor], Tensor], history: Tensor, step
         (B, k) forecasts (or (k,)): column j is the (j+1)-step-ahead forecast.  Only column 0 is
         made from true values; later columns read earlier forecasts, so their errors compound.
     """
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    _checks.positive_int("steps", steps)
     single = history.dim() == 1
     window = history.unsqueeze(0) if single else history  # (B, τ)
     forecasts = []

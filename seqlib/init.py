@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from seqlib import _checks
+
 __all__ = ["chrono_init_", "set_forget_bias_", "set_spectral_radius_", "spectral_radius"]
 
 
@@ -96,8 +98,7 @@ def chrono_init_(module: nn.Module, max_lag: int, generator: torch.Generator | N
         generator: for reproducible biases.
     """
     mode = _gated_mode(module)
-    if not isinstance(max_lag, int) or isinstance(max_lag, bool) or max_lag < 2:
-        raise ValueError(f"max_lag must be an int >= 2, got {max_lag!r}")
+    _checks.int_at_least("max_lag", max_lag, 2)
     H = module.hidden_size
     uniform = torch.rand(H, generator=generator) * (max(max_lag - 1, 1) - 1) + 1  # U(1, max_lag - 1)
     bias = torch.log(uniform)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import seqlib.recurrent as recurrent
+from seqlib import _checks
 from seqlib.data import lm_batches
 from seqlib.train import TrainRecord, TrainResult, train
 
@@ -73,8 +74,7 @@ class RNNLanguageModel(nn.Module):
 
     def __init__(self, vocab_size: int, recurrent: nn.Module, dropout: float = 0.0) -> None:
         super().__init__()
-        if not isinstance(vocab_size, int) or vocab_size < 1:
-            raise ValueError(f"vocab_size must be a positive int, got {vocab_size!r}")
+        _checks.positive_int("vocab_size", vocab_size)
         if getattr(recurrent, "bidirectional", False):
             raise ValueError("a language model reads left to right: recurrent must not be bidirectional")
         self.vocab_size = vocab_size
@@ -186,8 +186,7 @@ def sample(
         The prefix followed by the generated tokens: a string for a string prefix, else a list.
         The vocabulary's unknown token (``vocab.unk``) is never generated.
     """
-    if not isinstance(num_chars, int) or isinstance(num_chars, bool) or num_chars < 0:
-        raise ValueError(f"num_chars must be a non-negative int, got {num_chars!r}")
+    _checks.non_negative_int("num_chars", num_chars)
     temperature = check_temperature(temperature)
     tokens = list(prefix)
     if not tokens:

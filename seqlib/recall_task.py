@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import seqlib.recurrent as recurrent
+from seqlib import _checks
 from seqlib.init import chrono_init_, set_forget_bias_
 from seqlib.train import train
 
@@ -71,11 +72,6 @@ _MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
 def marked_recall_task(
     num_samples: int, lag: int, vocab_size: int = 4, prefix: int = 5, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:
@@ -90,10 +86,10 @@ def marked_recall_task(
         ``(inputs, targets)``: inputs (N, T, V + 1) float, T = prefix + L + 1, the one-hot letter and
         (last feature) the marker, 1 at step ``prefix`` only; targets (N,) int64, the marked letter.
     """
-    _check_int("num_samples", num_samples, 1)
-    _check_int("lag", lag, 1)
-    _check_int("vocab_size", vocab_size, 2)
-    _check_int("prefix", prefix, 0)
+    _checks.int_at_least("num_samples", num_samples, 1)
+    _checks.int_at_least("lag", lag, 1)
+    _checks.int_at_least("vocab_size", vocab_size, 2)
+    _checks.int_at_least("prefix", prefix, 0)
     T = prefix + lag + 1
     letters = torch.randint(vocab_size, (num_samples, T), generator=generator)  # (N, T)
     marker = torch.zeros(num_samples, T, 1)  # (N, T, 1)
@@ -132,7 +128,7 @@ def hidden_size_for_budget(kind: str, vocab_size: int, budget: int) -> int:
     (equal budgets make the comparison fair: the RNN gets more units than the gated models)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    _check_int("budget", budget, parameter_count(kind, vocab_size, 1))
+    _checks.int_at_least("budget", budget, parameter_count(kind, vocab_size, 1))
     sizes = range(1, int(math.isqrt(budget)) + 2)
     return min(sizes, key=lambda H: (abs(parameter_count(kind, vocab_size, H) - budget), H))
 
@@ -211,7 +207,7 @@ class RecallSettings:
         if self.kind == "rnn" and self.gate_init != "default":
             raise ValueError(f"gate_init={self.gate_init!r} needs an LSTM or GRU (a plain RNN has no gate)")
         for name in ("lag", "max_steps", "batch_size", "eval_every", "val_samples", "test_samples"):
-            _check_int(name, getattr(self, name), 1)
+            _checks.int_at_least(name, getattr(self, name), 1)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
 

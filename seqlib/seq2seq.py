@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlib.attention import causal_mask
+from seqlib import _checks
+from seqlib.attention import causal_mask, padding_mask
 from seqlib.positional import PositionalEncoding
 from seqlib.train import TrainResult, train
 from seqlib.transformer import DecoderTrace, Transformer, TransformerTrace
@@ -73,8 +74,7 @@ class Seq2SeqTransformer(nn.Module):
     ) -> None:
         super().__init__()
         for name, n in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab), ("max_len", max_len)):
-            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                raise ValueError(f"{name} must be a positive int, got {n!r}")
+            _checks.positive_int(name, n)
         if not 0 <= pad_id < min(src_vocab, tgt_vocab):
             raise ValueError(f"pad_id must be a token id of both vocabularies, got {pad_id}")
         self.d_model = d_model
@@ -118,8 +118,8 @@ class Seq2SeqTransformer(nn.Module):
             ``(B, T, V)`` logits; position t predicts the token after ``tgt[:, t]`` from ``tgt[:, :t+1]``.
         """
         _check_tokens(src, tgt)
-        src_padding = src == self.pad_id  # (B, S), True = may not attend
-        tgt_padding = tgt == self.pad_id  # (B, T)
+        src_padding = padding_mask(tokens=src, pad_id=self.pad_id)  # (B, S), True = may not attend
+        tgt_padding = padding_mask(tokens=tgt, pad_id=self.pad_id)  # (B, T)
         future = causal_mask(tgt.shape[1], device=tgt.device)  # (T, T), True above the diagonal
         out = self.transformer(self.embed_source(src), self.embed_target(tgt), tgt_mask=future,
                                src_key_padding_mask=src_padding, tgt_key_padding_mask=tgt_padding,
@@ -135,7 +135,7 @@ class Seq2SeqTransformer(nn.Module):
         ``src_padding`` is the key padding mask (bool, True = padding, may not attend).
         """
         _check_tokens(src, src)
-        src_padding = src == self.pad_id
+        src_padding = padding_mask(tokens=src, pad_id=self.pad_id)
         return self.transformer.encoder(self.embed_source(src), src_key_padding_mask=src_padding), src_padding
 
     def decode(
@@ -146,7 +146,7 @@ class Seq2SeqTransformer(nn.Module):
         The decoder gets a causal mask and the target's padding mask (bool, True = may not attend);
         ``src_padding`` ``(B, S)`` from :meth:`encode` masks padded memory keys.
         """
-        tgt_padding = tgt == self.pad_id
+        tgt_padding = padding_mask(tokens=tgt, pad_id=self.pad_id)
         future = causal_mask(tgt.shape[1], device=tgt.device)
         out = self.transformer.decoder(self.embed_target(tgt), memory, tgt_mask=future,
                                        tgt_key_padding_mask=tgt_padding, memory_key_padding_mask=src_padding,
@@ -186,8 +186,7 @@ def greedy_decode(
     Returns:
         ``(B, L)`` generated ids (without BOS, with EOS, L <= max_len), or ``(tokens, trace)``.
     """
-    if not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
+    _checks.positive_int("max_len", max_len)
     was_training = model.training
     model.eval()
     try:
@@ -258,8 +257,7 @@ def train_seq2seq(
     Returns:
         A :class:`seqlib.train.TrainResult`; ``losses`` holds the loss of every step.
     """
-    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+    _checks.positive_int("max_steps", max_steps)
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9)
 

@@ -366,3 +366,12 @@ def test_self_attention_packed_projection_equals_three_projections() -> None:
     grads_separate = torch.autograd.grad(separate[0].sum(), (x, *ours.parameters()))
     for a, b in zip(grads_packed, grads_separate, strict=True):
         torch.testing.assert_close(a, b, **TIGHT)
+
+
+def test_padding_mask_from_token_ids_equals_the_one_from_lengths() -> None:
+    tokens = torch.tensor([[5, 6, 0, 0], [7, 0, 0, 0], [1, 2, 3, 4]])
+    torch.testing.assert_close(padding_mask(tokens=tokens, pad_id=0), padding_mask([2, 1, 4], 4))
+    with pytest.raises(ValueError, match="not both"):
+        padding_mask([2, 1, 4], tokens=tokens, pad_id=0)
+    with pytest.raises(ValueError, match="tokens and pad_id"):
+        padding_mask(tokens=tokens)
