@@ -63,7 +63,7 @@ browser: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
 
-# the speed comparisons; bench/charlm_budget.py (5 min) and bench/long_memory.py (13 min) are run by hand
+# the speed comparisons; bench/charlm_budget.py (5 min) and bench/recall_task.py (13 min) are run by hand
 bench: $(STAMP)
 	@for f in bench/bench_*.py; do echo "== $$f"; env -u MKL_CBWR -u ATEN_CPU_CAPABILITY $(BIN)/python $$f || exit 1; done
 

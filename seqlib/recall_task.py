@@ -10,7 +10,7 @@ T = prefix + L + 1.
 **Why the marker and the prefix.**  In the simpler version (recall the *first* letter of the sequence)
 the network starts from h_0 = 0, a point a tanh RNN can turn into an unstable equilibrium: the first
 input then tips the state into one of a few attractors that no later input moves, and the RNN
-"remembers" without ever learning through L steps.  Measured: in ``bench/long_memory.py``'s first-letter
+"remembers" without ever learning through L steps.  Measured: in ``bench/recall_task.py``'s first-letter
 runs (prefix 0) one RNN of three reached 0.99 at L = 40, and in exploratory runs of the unmarked
 version (Adam 0.01, 600 steps) RNNs reached 0.42-0.63 at L = 80-150 on some seeds (chance 0.25).  With
 random letters before the marked one the state is already busy when the letter to keep arrives, and
