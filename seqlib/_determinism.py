@@ -16,7 +16,7 @@ Intel and on an AMD machine ended at validation perplexity 4.252 and 4.269).  :d
 pins both: MKL's ``COMPATIBLE`` branch, the only one Intel documents as bitwise reproducible on Intel
 and non-Intel CPUs alike, and torch's portable ``default`` kernels.  The variables must be set before
 torch is loaded, so they live in the environment, not in :func:`seed_everything`: the Makefile exports
-them for tests, notebooks and the lab, and ``tests/conftest.py`` and ``tools/run_notebooks.py`` set them
+them for tests, notebooks and the lab, and the root ``conftest.py`` and ``tools/run_notebooks.py`` set them
 for the kernels they start.  The price: matrix products about 2x slower (a notebook that trains takes
 about 40 s instead of 25 s).  Benchmarks run without them.
 """

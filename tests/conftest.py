@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
-
-from seqlib._determinism import reproducible_env
-
-# The notebook kernels nbval starts inherit this environment: the digits every CPU gives alike
-# (MKL's COMPATIBLE branch, torch's default kernels; see seqlib/_determinism.py).
-os.environ.update(reproducible_env())
 
 # One thread, as seed_everything sets for the notebooks: with `pytest -n 2` on two cores, two
 # processes with two threads each make torch's threads wait on each other (10x slower tests).
