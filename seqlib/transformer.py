@@ -105,7 +105,8 @@ class LayerNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(normalized_shape, **factory)) if elementwise_affine else None
         self.bias = nn.Parameter(torch.zeros(normalized_shape, **factory)) if elementwise_affine and bias else None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:  # torch's argument name
+        x = input  # (..., d)
         _checks.layer_norm_input(x, self.normalized_shape[0])
         # μ = mean of the features
         mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
@@ -362,7 +363,12 @@ class TransformerEncoder(nn.Module):
         norm: optional final :class:`LayerNorm` (``torch.nn.Transformer`` uses one; needed for pre-norm).
     """
 
-    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: nn.Module | None = None) -> None:
+    def __init__(
+        self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: nn.Module | None = None,
+        enable_nested_tensor: bool = True, mask_check: bool = True,
+    ) -> None:
+        # enable_nested_tensor and mask_check are torch's fast-path switches: accepted for the same
+        # signature, without effect here (every step is computed explicitly, padding included)
         super().__init__()
         _checks.stack("encoder_layer", encoder_layer, TransformerEncoderLayer, num_layers)
         self.layers = nn.ModuleList(copy.deepcopy(encoder_layer) for _ in range(num_layers))
