@@ -13,7 +13,9 @@ sequences, at most ``--max-steps`` steps (a run stops early once its validation 
 
 Arms: ``rnn``; ``lstm`` and ``gru`` with torch's default initialisation (every gate starts near
 σ(0) = 0.5); ``lstm-chrono`` and ``gru-chrono`` with the keep gate initialised open (chrono
-initialisation, Tallec & Ollivier 2018: b_f ~ log U(1, L), and b_i = -b_f for the LSTM).
+initialisation, Tallec & Ollivier 2018: b_f ~ log U(1, L), and b_i = -b_f for the LSTM); ``rnn-identity``
+with the plain RNN's best start, W_hh = I (ρ = 1; it knows no lag, while chrono is told L + 1: the gated
+arms get that extra help, and the notebook says so).
 
 A second, small grid (``--first-letter-lags``) repeats the naive version of the task: the letter to
 recall is the *first* one (prefix 0), so the state is still at h_0 = 0 when it arrives.  It shows why
@@ -44,6 +46,8 @@ from seqlib.recall_task import RecallSettings, train_recall
 
 ARMS = {  # name -> (kind, gate_init)
     "rnn": ("rnn", "default"),
+    "rnn-identity": ("rnn", "identity"),
+    "rnn-radius1": ("rnn", "radius1"),
     "lstm": ("lstm", "default"),
     "gru": ("gru", "default"),
     "lstm-chrono": ("lstm", "chrono"),
@@ -55,8 +59,8 @@ ARMS = {  # name -> (kind, gate_init)
 
 def main(argv: list[str] | None = None) -> RecallTaskResults:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arms", nargs="+", default=["rnn", "lstm", "gru", "lstm-chrono", "gru-chrono"],
-                        choices=list(ARMS))
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS),
+                        default=["rnn", "rnn-identity", "lstm", "gru", "lstm-chrono", "gru-chrono"])
     parser.add_argument("--lags", nargs="+", type=int, default=[5, 10, 20, 40, 80])
     parser.add_argument("--lrs", nargs="+", type=float, default=[3e-3, 1e-2], help="Adam learning rates to try")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

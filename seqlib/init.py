@@ -2,6 +2,8 @@
 
 * :func:`set_spectral_radius_`: the largest |eigenvalue| ρ of W_hh, the knob between vanishing
   (ρ < 1) and exploding (ρ > 1) gradients for a (near-)linear RNN.
+* :func:`set_identity_recurrence_`: W_hh = I, every eigenvalue exactly 1, the plain RNN's best start for
+  a long memory (Le, Jaitly & Hinton 2015 for ReLU RNNs; for tanh it keeps a small state almost unchanged).
 * :func:`set_forget_bias_`: open the gate that keeps the old state, so that at initialisation the
   state is kept rather than halved at every step (Gers et al. 2000; Jozefowicz et al. 2015 use +1).
 * :func:`chrono_init_`: the "chrono" initialisation of Tallec & Ollivier (2018), b_f ~ log U(1, T_max − 1)
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 
 from seqlib import _checks
 
-__all__ = ["chrono_init_", "set_forget_bias_", "set_spectral_radius_", "spectral_radius"]
+__all__ = ["chrono_init_", "set_forget_bias_", "set_identity_recurrence_", "set_spectral_radius_", "spectral_radius"]
 
 
 def spectral_radius(matrix: Tensor) -> float:
@@ -56,6 +58,28 @@ def set_spectral_radius_(weight: Tensor, radius: float) -> Tensor:
             raise ValueError("a block of weight has spectral radius 0 (all eigenvalues zero): it cannot be rescaled")
         block.mul_(radius / current)
     return weight
+
+
+@torch.no_grad()
+def set_identity_recurrence_(module: nn.Module) -> nn.Module:
+    """W_hh = I and b_hh = 0 for a plain RNN (layer 0), in place: h_t = tanh(W_ih x_t + b_ih + h_{t-1}).
+
+    Every eigenvalue of W_hh is 1 (ρ = 1), so along a small state the step Jacobian diag(1 − h_t²) W_hh is
+    close to the identity: the gradient neither vanishes nor explodes at the start of training.
+
+    Args:
+        module: a seqlib or torch.nn ``RNN``.
+
+    Returns:
+        ``module`` itself.
+    """
+    mode = getattr(module, "mode", type(module).__name__).upper()
+    if not mode.startswith("RNN"):
+        raise ValueError(f"set_identity_recurrence_ is for a plain RNN (a gated cell has G stacked blocks), got {mode}")
+    module.weight_hh_l0.copy_(torch.eye(module.hidden_size, dtype=module.weight_hh_l0.dtype))
+    if getattr(module, "bias_hh_l0", None) is not None:
+        module.bias_hh_l0.zero_()
+    return module
 
 
 def _gated_mode(module: nn.Module) -> str:

@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 import seqlib.recurrent as recurrent
 from seqlib import _checks
-from seqlib.init import chrono_init_, set_forget_bias_
+from seqlib.init import chrono_init_, set_forget_bias_, set_identity_recurrence_, set_spectral_radius_
 from seqlib.train import train
 
 __all__ = [
@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 KINDS = ("rnn", "lstm", "gru")
-GATE_INITS = ("default", "forget+1", "chrono")
+GATE_INITS = ("default", "forget+1", "chrono", "identity", "radius1")
 
 _MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -137,18 +137,26 @@ def hidden_size_for_budget(kind: str, vocab_size: int, budget: int) -> int:
 def gate_bias_init_(
     module: nn.Module, gate_init: str, max_lag: int = 100, generator: torch.Generator | None = None
 ) -> nn.Module:
-    """Initialise the keep-gate biases of a seqlib/torch LSTM or GRU (layer 0), in place.
+    """Initialise a recurrent layer (layer 0) for a long memory, in place.
 
-    ``"default"``: leave torch's U(-1/√H, 1/√H).  ``"forget+1"``: forget-gate bias 1 (LSTM; GRU: update
-    gate z bias 1).  ``"chrono"``: b_f ~ log U(1, max_lag - 1), b_i = -b_f for the LSTM; b_z ~ log U(1,
-    max_lag - 1) for the GRU.  The new value goes to ``bias_ih`` and ``bias_hh`` is zeroed on those rows,
-    so the sum (what the gate sees) is the value.  An RNN has no gate: only ``"default"`` is accepted.
+    ``"default"``: leave torch's U(-1/√H, 1/√H).  For an LSTM or GRU, the keep-gate biases:
+    ``"forget+1"``: forget-gate bias 1 (LSTM; GRU: update gate z bias 1); ``"chrono"``: b_f ~ log U(1,
+    max_lag - 1), b_i = -b_f for the LSTM; b_z ~ log U(1, max_lag - 1) for the GRU (``seqlib.init``).
+    For a plain RNN, which has no gate, the starts that keep the gradient from vanishing: ``"identity"``:
+    W_hh = I, b_hh = 0 (every eigenvalue 1); ``"radius1"``: torch's random W_hh rescaled to spectral radius 1.
     """
     if gate_init not in GATE_INITS:
         raise ValueError(f"gate_init must be one of {GATE_INITS}, got {gate_init!r}")
     mode = type(module).__name__.upper()
     if gate_init == "default":
         return module
+    if gate_init in ("identity", "radius1"):
+        if mode != "RNN":
+            raise ValueError(f"gate_init={gate_init!r} is a plain RNN's start (W_hh = I or ρ = 1), got {mode}")
+        if gate_init == "radius1":
+            set_spectral_radius_(module.weight_hh_l0, 1.0)
+            return module
+        return set_identity_recurrence_(module)
     if mode not in ("LSTM", "GRU"):
         raise ValueError(f"gate_init={gate_init!r} needs an LSTM or GRU (a plain RNN has no gate), got {mode}")
     if gate_init == "forget+1":
@@ -164,7 +172,7 @@ def make_recall_net(
 ) -> RecallNet:
     """A :class:`RecallNet` with about ``parameter_budget`` parameters and the chosen gate init."""
     net = RecallNet(kind, vocab_size, hidden_size_for_budget(kind, vocab_size, parameter_budget))
-    if kind == "rnn" and gate_init != "default":
+    if kind == "rnn" and gate_init not in ("default", "identity", "radius1"):
         raise ValueError(f"gate_init={gate_init!r} needs an LSTM or GRU (a plain RNN has no gate)")
     gate_bias_init_(net.recurrent, gate_init, max_lag, generator)
     return net
@@ -204,7 +212,7 @@ class RecallSettings:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if self.gate_init not in GATE_INITS:
             raise ValueError(f"gate_init must be one of {GATE_INITS}, got {self.gate_init!r}")
-        if self.kind == "rnn" and self.gate_init != "default":
+        if self.kind == "rnn" and self.gate_init not in ("default", "identity", "radius1"):
             raise ValueError(f"gate_init={self.gate_init!r} needs an LSTM or GRU (a plain RNN has no gate)")
         for name in ("lag", "max_steps", "batch_size", "eval_every", "val_samples", "test_samples"):
             _checks.int_at_least(name, getattr(self, name), 1)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from seqlib import recurrent as R
-from seqlib.init import chrono_init_, set_forget_bias_, set_spectral_radius_, spectral_radius
+from seqlib.init import chrono_init_, set_forget_bias_, set_identity_recurrence_, set_spectral_radius_, spectral_radius
 
 
 def test_set_spectral_radius_square_and_gated():
@@ -62,3 +62,13 @@ def test_gate_initialisers_refuse_a_module_without_a_gate_and_a_bad_lag():
         set_forget_bias_(R.RNN(3, 4), 1.0)
     with pytest.raises(ValueError, match="max_lag"):
         chrono_init_(R.LSTM(3, 4), max_lag=1)
+
+
+def test_identity_recurrence_sets_w_hh_to_the_identity_and_refuses_gated_cells():
+    rnn = R.RNN(3, 4)
+    assert set_identity_recurrence_(rnn) is rnn
+    assert torch.equal(rnn.weight_hh_l0.detach(), torch.eye(4)) and torch.all(rnn.bias_hh_l0 == 0)
+    assert spectral_radius(rnn.weight_hh_l0) == pytest.approx(1.0)
+    set_identity_recurrence_(nn.RNN(3, 4))  # torch's too
+    with pytest.raises(ValueError, match="plain RNN"):
+        set_identity_recurrence_(R.LSTM(3, 4))
