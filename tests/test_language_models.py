@@ -201,7 +201,7 @@ def test_perplexity_is_exp_of_mean_cross_entropy(data):
     assert evaluate_perplexity(model, corpus, streams, steps) == pytest.approx(math.exp(loss.item()), rel=1e-5)
 
 
-def test_softmax_with_temperature() -> None:
+def test_temperature_sharpens_flattens_and_zero_is_the_argmax() -> None:
     logits = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
     torch.testing.assert_close(softmax_with_temperature(logits, 1.0), torch.softmax(logits.double(), -1))
     torch.testing.assert_close(softmax_with_temperature(logits, 0.5), torch.softmax(2 * logits.double(), -1))

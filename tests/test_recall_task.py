@@ -7,6 +7,7 @@ import torch
 
 import seqlib
 from seqlib import recall_task as lm
+from seqlib.init import spectral_radius
 
 F64 = torch.float64
 
@@ -25,7 +26,7 @@ def _one_thread():
 # --- the task, the networks, the gate inits, training ---------------------------------------------
 
 
-def test_marked_recall_task() -> None:
+def test_the_answer_is_the_marked_letter_one_marker_one_letter_per_step() -> None:
     generator = torch.Generator().manual_seed(0)
     inputs, targets = lm.marked_recall_task(7, lag=4, vocab_size=3, prefix=2, generator=generator)
     assert inputs.shape == (7, 2 + 4 + 1, 4) and targets.shape == (7,) and targets.dtype == torch.long
@@ -39,7 +40,7 @@ def test_marked_recall_task() -> None:
 
 
 @pytest.mark.parametrize("kind", lm.KINDS)
-def test_parameter_budget(kind: str) -> None:
+def test_every_kind_gets_about_the_same_parameter_budget(kind: str) -> None:
     H = lm.hidden_size_for_budget(kind, 4, 5000)
     net = lm.RecallNet(kind, 4, H)
     count = sum(p.numel() for p in net.parameters())
@@ -47,7 +48,7 @@ def test_parameter_budget(kind: str) -> None:
     assert net(torch.zeros(3, 6, 5)).shape == (3, 4)
 
 
-def test_gate_bias_init() -> None:
+def test_gate_inits_open_the_keep_gate_and_refuse_a_gateless_rnn() -> None:
     torch.manual_seed(0)
     lstm = lm.gate_bias_init_(seqlib.LSTM(5, 8, batch_first=True), "chrono", max_lag=20)
     b_f = lstm.bias_ih_l0[8:16] + lstm.bias_hh_l0[8:16]
@@ -65,6 +66,14 @@ def test_gate_bias_init() -> None:
         lm.RecallSettings("rnn", 5, gate_init="chrono")
     with pytest.raises(ValueError, match="gate_init"):
         lm.gate_bias_init_(seqlib.LSTM(5, 8), "open")
+    # the plain RNN's own starts: W_hh = I, or torch's W_hh at spectral radius 1; not for gated cells
+    rnn = lm.gate_bias_init_(seqlib.RNN(5, 8), "identity")
+    assert torch.equal(rnn.weight_hh_l0.detach(), torch.eye(8))
+    rnn = lm.gate_bias_init_(seqlib.RNN(5, 8), "radius1")
+    assert abs(spectral_radius(rnn.weight_hh_l0) - 1.0) < 1e-5
+    with pytest.raises(ValueError, match="plain RNN"):
+        lm.gate_bias_init_(seqlib.LSTM(5, 8), "radius1")
+    assert lm.make_recall_net("rnn", gate_init="radius1").kind == "rnn"
 
 
 def test_train_recall_short_lag_is_learned_and_reproducible() -> None:

@@ -37,7 +37,7 @@ def _model(**kwargs: object) -> Seq2SeqTransformer:
     return Seq2SeqTransformer(TOY_VOCAB_SIZE, TOY_VOCAB_SIZE, max_len=16, **{**TINY, **kwargs})
 
 
-def test_toy_batch_layout() -> None:
+def test_toy_batch_is_bos_answer_eos_then_padding() -> None:
     src, tgt = toy_batch("reverse", 4, min_len=2, max_len=5, generator=torch.Generator().manual_seed(1))
     assert src.shape == (4, 5) and tgt.shape == (4, 7)
     for b in range(4):
