@@ -1,7 +1,8 @@
 # Two commands: `make lab` to study, `make test` to check everything.
 # Both bootstrap the same .venv from pyproject.toml (the one source of dependencies).
 
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null || echo python3.11)
+# Python 3.11 to 3.13; 3.11 first (the stored outputs are made with it, and pip finds torch's CPU build for it)
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do command -v $$p 2>/dev/null && break; done)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -34,9 +35,9 @@ export ATEN_CPU_CAPABILITY := default
 
 # The stamp is rebuilt only when pyproject.toml changes, so a second run installs nothing.
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
-		echo "error: the course needs Python 3.11; '$(PYTHON)' is not it (or is missing)."; \
-		echo "Install Python 3.11, or run: make $(MAKECMDGOALS) PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null || { \
+		echo "error: the course needs Python 3.11, 3.12 or 3.13; '$(PYTHON)' is not one (or is missing)."; \
+		echo "Install one, or run: make $(MAKECMDGOALS) PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[lab,test]'
 	@touch $(STAMP)
