@@ -250,7 +250,8 @@ def _lag_window_includes_label(series, tau):
     return features, series[tau:]
 
 
-def _lag_two_ahead(series, tau):
+def _lag_window_one_step_early(series, tau):
+    # the window x_j … x_{j+tau-1} is paired with x_{j+tau+1}: one value is skipped between them
     features, labels = lag_features(series, tau)
     return features[:-1], labels[1:]
 
@@ -275,8 +276,9 @@ LAG_FEATURES = register(
         name="01.lag_features",
         title="build the lag features of AR(tau)",
         hint=(
-            "row j is the window series[j : j + tau] (oldest first) and its label is series[j + tau], the "
-            "value right after the window; a series of T values gives T - tau windows"
+            "each row is a window of tau consecutive values, oldest first, and its label is the value that comes "
+            "right after the window: neither inside it nor one step later. Only a window that still has a value "
+            "after it gets a row."
         ),
         reference=lag_features,
         cases=lambda: [
@@ -296,8 +298,10 @@ LAG_FEATURES = register(
                 _lag_label_in_window,
             ),
             Mistake(
-                "your label is two steps after the window (x_{t+2}): off by one the other way",
-                _lag_two_ahead,
+                "your window ends one step early: one value is skipped between the window and its label (the "
+                "window ends at x_{t-1}, the label is x_{t+1}, and x_t is in neither); off by one the other way. "
+                "The label is the value right after the window",
+                _lag_window_one_step_early,
             ),
             Mistake(
                 "features have shape (tau, N) where (N, tau) was expected: one row per window, one column per lag",
@@ -389,8 +393,9 @@ BIGRAM_PERPLEXITY = register(
         name="01.bigram_perplexity",
         title="bigram (Markov) perplexity from counts",
         hint=(
-            "count every pair (train[t-1], train[t]) into a V x V table, add k to every count and divide each "
-            "row by its total (which grew by k*V); then perplexity = exp(mean of -log p(val[t] | val[t-1]))"
+            "a table of how often each token follows each other one, one row per previous token. Smoothing gives "
+            "every pair k extra counts, and each row must still sum to 1 afterwards. Perplexity is a geometric mean: "
+            "average the surprise, -log p, over the validation pairs, then undo the logarithm."
         ),
         reference=bigram_perplexity,
         cases=lambda: [
@@ -495,8 +500,9 @@ MULTI_STEP = register(
         name="01.multi_step",
         title="forecast several steps ahead by feeding predictions back",
         hint=(
-            "start from the window series[start - tau : start] (all you know at time start); at each step predict, "
-            "keep the prediction, and slide the window: drop its oldest value and append the prediction"
+            "at time start you know only the values before it. Each forecast joins the window for the next one: "
+            "the window keeps its length and its order (oldest first), so a value must leave it when a forecast "
+            "enters."
         ),
         reference=forecast,
         cases=lambda: [
@@ -565,6 +571,10 @@ def _latent_untransposed(x_t, h, W_xh, W_hh, b):
     return torch.tanh(x_t @ W_xh.T + h @ W_hh + b)
 
 
+def _latent_bias_outside(x_t, h, W_xh, W_hh, b):
+    return torch.tanh(x_t @ W_xh.T + h @ W_hh.T) + b
+
+
 def _latent_cases() -> list[tuple]:
     generator = torch.Generator().manual_seed(1)
     B, I, H = 2, 3, 4
@@ -580,8 +590,9 @@ LATENT_STEP = register(
         name="01.latent_step",
         title="one update of the latent state h_t = f(h_{t-1}, x_t)",
         hint=(
-            "h_t = tanh(W_xh x_t + W_hh h_{t-1} + b); with one row per batch item that is "
-            "torch.tanh(x_t @ W_xh.T + h @ W_hh.T + b), shape (B, H)"
+            "the new state mixes the new input and the previous state, each through its own weight matrix, adds the "
+            "bias, and only then squashes the sum into (-1, 1). Rows are batch items: work out which way round each "
+            "matrix must be used for the result to have shape (B, H)."
         ),
         reference=latent_step,
         cases=_latent_cases,
@@ -600,6 +611,11 @@ LATENT_STEP = register(
             Mistake(
                 "you multiplied h by W_hh instead of W_hh.T: with one row per batch item the product is h @ W_hh.T",
                 _latent_untransposed,
+            ),
+            Mistake(
+                "you added the bias after the tanh: the bias belongs inside, with the two products, before the "
+                "nonlinearity (added outside, it shifts the state out of (-1, 1))",
+                _latent_bias_outside,
             ),
         ],
     )

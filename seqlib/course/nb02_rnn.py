@@ -17,7 +17,8 @@
   the prefix and two measures of the text: how many of its words are real words of the book, and how
   many are distinct (greedy decoding tends to loop).
 * **Widgets**: :func:`temperature_explorer`.
-* **Exercises** ``02.rnn_step``, ``02.softmax_temperature``, ``02.perplexity``.
+* **Exercises** ``02.rnn_forward`` (the loop over time, built from one step), ``02.softmax_temperature``,
+  ``02.perplexity``.
 
 Shape legend: B batch, T time steps, I input size, H hidden size, V vocabulary size.
 """
@@ -339,67 +340,142 @@ def temperature_explorer(
 # --------------------------------------------------------------------------------------------------
 
 
-# --- 02.rnn_step ----------------------------------------------------------------------------------
+# --- 02.rnn_forward -------------------------------------------------------------------------------
 
 
-def rnn_step(x, h, W_ih, W_hh, b_ih, b_hh):
-    # h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)
-    return torch.tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+def rnn_forward(xs, h0, W_ih, W_hh, b_ih, b_hh):
+    # xs (B, T, I): a batch of sequences, batch first; h0 (B, H): the state before the first input
+    h, states = h0, []
+    for t in range(xs.shape[1]):  # time is the second dimension
+        # one step, h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh); h_t is the next step's h_{t-1}
+        h = torch.tanh(xs[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+        states.append(h)
+    return torch.stack(states, dim=1)  # (B, T, H): h_1 … h_T
 
 
-def _rnn_step_cases():
+def _loop(xs, h0, step, carry: bool = True) -> list[Tensor]:
+    """The states h_1 … h_T made by ``step(x_t, h_{t-1})``; with ``carry=False`` every step reads h0."""
+    h, states = h0, []
+    for t in range(xs.shape[1]):
+        h = step(xs[:, t], h if carry else h0)
+        states.append(h)
+    return states
+
+
+def _rnn_forward_cases():
     generator = torch.Generator().manual_seed(2)
 
-    def case(B: int, I: int, H: int) -> tuple:
+    def case(B: int, T: int, I: int, H: int) -> tuple:
         def draw(*shape: int) -> torch.Tensor:
             return torch.randn(*shape, generator=generator, dtype=torch.float64)
 
-        return (draw(B, I), draw(B, H), draw(H, I), draw(H, H), draw(H), draw(H))
+        return (draw(B, T, I), draw(B, H), draw(H, I), draw(H, H), draw(H), draw(H))
 
-    # square first (I = H), so that transposed weights run and the mistake can be named
-    return [case(2, 3, 3), case(3, 2, 4), case(1, 5, 2)]
+    # B ≠ T in every case (a time-major stack has another shape); the first case is square (I = H), the
+    # others are not, so that there untransposed or swapped weights cannot even be multiplied
+    return [case(2, 4, 3, 3), case(3, 2, 2, 4), case(1, 5, 5, 2)]
+
+
+def _rnn_forward_mistake(step, carry: bool = True, last_only: bool = False):
+    def wrong(xs, h0, W_ih, W_hh, b_ih, b_hh):
+        states = _loop(xs, h0, lambda x, h: step(x, h, W_ih, W_hh, b_ih, b_hh), carry)
+        return states[-1] if last_only else torch.stack(states, dim=1)
+
+    return wrong
+
+
+def _rnn_step(x, h, W_ih, W_hh, b_ih, b_hh):
+    return torch.tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+
+
+def _rnn_forward_with_h0(xs, h0, W_ih, W_hh, b_ih, b_hh):
+    return torch.cat([h0[:, None], rnn_forward(xs, h0, W_ih, W_hh, b_ih, b_hh)], dim=1)  # (B, T + 1, H)
+
+
+def _rnn_forward_time_major(xs, h0, W_ih, W_hh, b_ih, b_hh):
+    return rnn_forward(xs, h0, W_ih, W_hh, b_ih, b_hh).transpose(0, 1)  # (T, B, H)
 
 
 register(
     Exercise(
-        name="02.rnn_step",
-        title="one RNN step",
+        name="02.rnn_forward",
+        title="run an RNN over a sequence",
         hint=(
-            "h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh). Rows of x and h are samples, and W_ih is (H, I), "
-            "so the weights are used transposed; add both biases before the nonlinearity."
+            "one step is the update you wrote at the end of notebook 01; the loop hands each new state to the next "
+            "step and keeps every state it makes. Time is the second dimension of the inputs, and the states you "
+            "return are stacked along that same dimension."
         ),
-        reference=rnn_step,
-        cases=_rnn_step_cases,
+        reference=rnn_forward,
+        cases=_rnn_forward_cases,
         mistakes=[
             Mistake(
-                "you forgot the recurrent term h_{t-1} W_hh^T: without it the cell is a plain MLP layer "
-                "that cannot remember anything",
-                lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih.T + b_ih + b_hh),
+                "the state is not carried from step to step: every step reads h0 instead of the state the step "
+                "before made, so nothing older than the current input is remembered",
+                _rnn_forward_mistake(_rnn_step, carry=False),
             ),
             Mistake(
-                "you applied a sigmoid where the RNN uses tanh (h_t lies in (-1, 1), not (0, 1))",
-                lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.sigmoid(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh),
+                "you returned only the last state h_T, shape (B, H); the exercise asks for every state h_1 … h_T, "
+                "stacked along time: (B, T, H)",
+                _rnn_forward_mistake(_rnn_step, last_only=True),
             ),
             Mistake(
-                "no nonlinearity: you returned the pre-activation a_t; h_t = tanh(a_t)",
-                lambda x, h, W_ih, W_hh, b_ih, b_hh: x @ W_ih.T + b_ih + h @ W_hh.T + b_hh,
+                "you included h0 in the output: return the T states made from the T inputs, h_1 … h_T",
+                _rnn_forward_with_h0,
             ),
             Mistake(
-                "the weights are transposed: with samples in rows, multiply x @ W_ih.T and h @ W_hh.T "
-                "(W_ih is (H, I), W_hh is (H, H))",
-                lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih + b_ih + h @ W_hh + b_hh),
+                "you stacked the states along the first dimension, (T, B, H); the inputs are batch first, so the "
+                "states are too: (B, T, H)",
+                _rnn_forward_time_major,
+            ),
+            Mistake(
+                "you swapped the weights: W_hh is applied to the input x_t and W_ih to the state. W_ih (H, I) "
+                "reads the input, W_hh (H, H) the previous state",
+                _rnn_forward_mistake(
+                    lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_hh.T + b_ih + h @ W_ih.T + b_hh)
+                ),
+            ),
+            Mistake(
+                "the weights are transposed: with samples in rows, multiply x_t @ W_ih.T and h @ W_hh.T "
+                "(W_ih is (H, I), W_hh is (H, H)); when I ≠ H the untransposed product has mismatched shapes",
+                _rnn_forward_mistake(
+                    lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih + b_ih + h @ W_hh + b_hh)
+                ),
             ),
             Mistake(
                 "only the recurrent weight is transposed wrongly: h @ W_hh.T, not h @ W_hh",
-                lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih.T + b_ih + h @ W_hh + b_hh),
+                _rnn_forward_mistake(
+                    lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih.T + b_ih + h @ W_hh + b_hh)
+                ),
+            ),
+            Mistake(
+                "you added the biases after the tanh: they belong inside, with the two products, before the "
+                "nonlinearity (added outside, they shift the state out of (-1, 1))",
+                _rnn_forward_mistake(
+                    lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih.T + h @ W_hh.T) + b_ih + b_hh
+                ),
+            ),
+            Mistake(
+                "you forgot the recurrent term h_{t-1} W_hh^T: without it each step is a plain MLP layer that "
+                "cannot remember anything",
+                _rnn_forward_mistake(lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih.T + b_ih + b_hh)),
+            ),
+            Mistake(
+                "you applied a sigmoid where the RNN uses tanh (h_t lies in (-1, 1), not (0, 1))",
+                _rnn_forward_mistake(
+                    lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.sigmoid(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+                ),
+            ),
+            Mistake(
+                "no nonlinearity: each step returned the pre-activation a_t; h_t = tanh(a_t)",
+                _rnn_forward_mistake(lambda x, h, W_ih, W_hh, b_ih, b_hh: x @ W_ih.T + b_ih + h @ W_hh.T + b_hh),
             ),
             Mistake(
                 "one bias is missing: add both b_ih and b_hh",
-                lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih.T + b_ih + h @ W_hh.T),
+                _rnn_forward_mistake(lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih.T + b_ih + h @ W_hh.T)),
             ),
             Mistake(
                 "one bias is missing: add both b_ih and b_hh",
-                lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih.T + h @ W_hh.T + b_hh),
+                _rnn_forward_mistake(lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih.T + h @ W_hh.T + b_hh)),
             ),
         ],
     )
@@ -424,9 +500,9 @@ register(
         name="02.softmax_temperature",
         title="softmax with a temperature",
         hint=(
-            "reshape the scores before the softmax, not the probabilities after it; a temperature below 1 must "
-            "sharpen the distribution and one above 1 flatten it. The probabilities sum to 1 over the vocabulary, "
-            "the last dimension."
+            "the temperature rescales the scores before they become probabilities, not the probabilities after; a "
+            "temperature below 1 must sharpen the distribution and one above 1 flatten it. The probabilities sum to "
+            "1 over the vocabulary, the last dimension."
         ),
         reference=softmax_with_temperature,
         cases=_softmax_cases,
@@ -479,8 +555,9 @@ register(
         name="02.perplexity",
         title="perplexity from logits",
         hint=(
-            "perplexity is the exponential of the mean cross-entropy per token; F.cross_entropy gives that mean, in "
-            "nats (natural logarithm). Sanity check: a uniform guess over V tokens must give exactly V."
+            "perplexity is e to the power of the average surprise per token, -log p(target), in nats. The logits "
+            "are raw scores, neither probabilities nor log-probabilities: normalise them over the vocabulary first. "
+            "Sanity check: a uniform guess over V tokens must give exactly V."
         ),
         reference=perplexity,
         cases=_perplexity_cases,
@@ -505,6 +582,21 @@ register(
             Mistake(
                 "you exponentiated the mean log-probability without the minus sign: that is 1 / perplexity",
                 lambda logits, targets: math.exp(-F.cross_entropy(logits, targets).item()),
+            ),
+            Mistake(
+                "you took the negative log-likelihood of the raw logits: it expects log-probabilities, so normalise "
+                "the logits first with a log-softmax over the vocabulary (cross-entropy does both steps)",
+                lambda logits, targets: math.exp(F.nll_loss(logits, targets).item()),
+            ),
+            Mistake(
+                "you took the negative log-likelihood of probabilities (a softmax without the log): it expects "
+                "log-probabilities, a log-softmax",
+                lambda logits, targets: math.exp(F.nll_loss(torch.softmax(logits, dim=-1), targets).item()),
+            ),
+            Mistake(
+                "you normalised over the wrong dimension: the probabilities of one prediction sum to 1 over the "
+                "vocabulary (the last dimension), not over the N predictions",
+                lambda logits, targets: math.exp(F.nll_loss(torch.log_softmax(logits, dim=0), targets).item()),
             ),
         ],
     )

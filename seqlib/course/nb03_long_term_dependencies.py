@@ -367,7 +367,8 @@ register(
         title="the RNN's Jacobian ∂h_t/∂h_{t-1}",
         hint=(
             "chain rule: h_t = tanh(a_t) and a_t = W_hh h_{t-1} + …; the slope of tanh can be written with h_t "
-            "itself. Entry [i, j] is ∂h_t[i]/∂h_{t-1}[j]: think about which index the slope belongs to."
+            "itself. Entry [i, j] is ∂h_t[i]/∂h_{t-1}[j]: think about which index the slope belongs to. A diagonal "
+            "matrix times W_hh is a matrix product, not an entry-by-entry one."
         ),
         reference=rnn_jacobian,
         cases=_jacobian_cases,
@@ -393,6 +394,11 @@ register(
             Mistake(
                 "1 - h_t, not squared: tanh'(a) = 1 - tanh(a)²",
                 lambda h_t, W_hh: (1 - h_t)[:, None] * W_hh,
+            ),
+            Mistake(
+                "you multiplied diag(1 - h_t²) and W_hh entry by entry (*): that keeps only W_hh's diagonal and "
+                "zeroes the rest. diag(1 - h_t²) W_hh is a matrix product (@), which scales row i by 1 - h_t[i]²",
+                lambda h_t, W_hh: torch.diag(1 - h_t**2) * W_hh,
             ),
         ],
     )
@@ -461,6 +467,11 @@ def scale_to_spectral_radius(W, radius):
     return W * (radius / current)
 
 
+def _dominant_eigenvalue(W):
+    eigenvalues = torch.linalg.eigvals(W)  # complex
+    return eigenvalues[eigenvalues.abs().argmax()]
+
+
 def _radius_cases():
     generator = torch.Generator().manual_seed(7)
     W = torch.randn(4, 4, generator=generator, dtype=torch.float64)  # not symmetric: |λ| ≠ σ
@@ -474,8 +485,9 @@ register(
         name="03.spectral_radius",
         title="rescale W_hh to a spectral radius",
         hint=(
-            "the spectral radius is the largest absolute value of the eigenvalues (torch.linalg.eigvals; those of a "
-            "non-symmetric matrix are complex). Multiplying W by s multiplies every eigenvalue by s."
+            "the spectral radius is the largest absolute value of the eigenvalues, and those of a non-symmetric "
+            "matrix may be negative or complex; it is not a norm of the matrix. Multiplying W by s multiplies every "
+            "eigenvalue by s, and the answer is a real matrix."
         ),
         reference=scale_to_spectral_radius,
         cases=_radius_cases,
@@ -497,6 +509,11 @@ register(
                 "you took the largest real part of the eigenvalues; the radius is the largest *absolute value* "
                 "(a dominant eigenvalue may be negative or complex)",
                 lambda W, radius: W * (radius / torch.linalg.eigvals(W).real.max()),
+            ),
+            Mistake(
+                "you divided by the dominant eigenvalue itself, a complex number, so your matrix is complex; "
+                "divide by its absolute value, the spectral radius",
+                lambda W, radius: W * (radius / _dominant_eigenvalue(W)),
             ),
         ],
     )
@@ -526,7 +543,8 @@ register(
         title="gradient clipping by the global norm",
         hint=(
             "one norm for all the gradients together (every entry of every tensor counts); when it is too large, "
-            "shrink every tensor by one common factor, so the direction is kept; never enlarge."
+            "shrink every tensor by one common factor, so the direction is kept; never enlarge. Return new tensors: "
+            "the gradients you are given must stay as they were."
         ),
         reference=clip_by_global_norm,
         cases=_clip_cases,

@@ -62,6 +62,26 @@ def test_lag_features_loop_with_label_inside_the_window() -> None:
     assert "includes x_t itself" in _diagnose(nb01.LAG_FEATURES, learner).message
 
 
+def test_lag_features_loop_with_the_window_one_step_early_is_named() -> None:
+    def learner(series, tau):
+        rows, labels = [], []
+        for t in range(tau + 1, len(series)):  # each window ends at x_{t-2}: x_{t-1} is skipped before the label
+            rows.append(series[t - tau - 1 : t - 1])
+            labels.append(series[t])
+        return torch.stack(rows), torch.stack(labels)
+
+    feedback = _diagnose(nb01.LAG_FEATURES, learner)
+    assert feedback.status == "wrong" and "your window ends one step early" in feedback.message
+
+
+def test_lag_features_as_numpy_is_told_to_return_tensors() -> None:
+    def learner(series, tau):
+        x = series.numpy()
+        return np.stack([x[j : j + tau] for j in range(len(x) - tau)]), x[tau:]
+
+    assert "expected a torch.Tensor, got numpy.ndarray" in _diagnose(nb01.LAG_FEATURES, learner).message
+
+
 def test_lag_features_unfold_is_accepted_and_transposed_is_named() -> None:
     def learner(series, tau):
         return series.unfold(0, tau, 1)[:-1], series[tau:]
@@ -97,6 +117,13 @@ def test_multi_step_teacher_forcing_written_as_a_loop_is_named() -> None:
         return torch.stack(out)
 
     assert "teacher forcing" in _diagnose(nb01.MULTI_STEP, learner).message
+
+
+def test_latent_step_bias_outside_the_tanh_is_named() -> None:
+    def learner(x_t, h, W_xh, W_hh, b):
+        return b + torch.tanh(torch.einsum("bi,hi->bh", x_t, W_xh) + torch.einsum("bj,hj->bh", h, W_hh))
+
+    assert "bias after the tanh" in _diagnose(nb01.LATENT_STEP, learner).message
 
 
 def test_latent_step_markov_state_is_named() -> None:

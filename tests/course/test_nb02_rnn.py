@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -21,22 +22,105 @@ NAMES = sorted(name for name in EXERCISES if name.startswith("02."))
 
 
 def test_notebook_02_has_at_least_three_exercises() -> None:
-    assert NAMES == ["02.perplexity", "02.rnn_step", "02.softmax_temperature"]
+    assert NAMES == ["02.perplexity", "02.rnn_forward", "02.softmax_temperature"]
 
 
 # The reference, the stub, every named mistake and the solution are checked for every registered
-# exercise in tests/test_exercises_core.py; this file pins what is particular to notebook 02.
+# exercise in tests/course/test_checker.py; this file pins what is particular to notebook 02.
 
 
-def test_rnn_step_transposed_weights_on_non_square_input_reports_the_error() -> None:
-    import torch
+def _loop_untransposed(xs, h0, W_ih, W_hh, b_ih, b_hh):
+    h, states = h0, []
+    for t in range(xs.shape[1]):
+        h = torch.tanh(xs[:, t] @ W_ih + b_ih + h @ W_hh + b_hh)  # W_ih (H, I) used as if it were (I, H)
+        states.append(h)
+    return torch.stack(states, dim=1)
 
-    # every case must run the reference; a learner's shape error is reported with the hint
-    feedback = checker._diagnose(
-        EXERCISES["02.rnn_step"],
-        lambda x, h, W_ih, W_hh, b_ih, b_hh: torch.tanh(x @ W_ih[:, :1] + b_ih + h @ W_hh.T + b_hh),
-    )
+
+def test_rnn_forward_transposed_weights_on_non_square_input_reports_the_transpose() -> None:
+    exercise = EXERCISES["02.rnn_forward"]
+    non_square = [case for case in exercise.cases() if case[2].shape[0] != case[2].shape[1]]  # W_ih (H, I), H ≠ I
+    assert non_square, "the cases need one where I ≠ H"
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        _loop_untransposed(*non_square[0])  # the answer cannot even run there...
+    only_non_square = dataclasses.replace(exercise, cases=lambda: non_square)
+    feedback = checker._diagnose(only_non_square, _loop_untransposed)  # ...and the checker does not crash
     assert feedback.status == "wrong" and "Hint:" in feedback.message
+    assert "your code raised RuntimeError" in feedback.message and "cannot be multiplied" in feedback.message
+    assert "Likely mistake: the weights are transposed" in feedback.message
+    # with the square case first as well, the same mistake is named
+    assert "Likely mistake: the weights are transposed" in checker._diagnose(exercise, _loop_untransposed).message
+
+
+def test_rnn_forward_reference_is_seqlibs_rnn() -> None:
+    for xs, h0, W_ih, W_hh, b_ih, b_hh in EXERCISES["02.rnn_forward"].cases():
+        rnn = seqlib.RNN(W_ih.shape[1], W_ih.shape[0], batch_first=True).to(F64)
+        with torch.no_grad():
+            for name, value in [("weight_ih", W_ih), ("weight_hh", W_hh), ("bias_ih", b_ih), ("bias_hh", b_hh)]:
+                getattr(rnn, f"{name}_l0").copy_(value)
+        output, _ = rnn(xs, h0[None])
+        reference = EXERCISES["02.rnn_forward"].reference(xs, h0, W_ih, W_hh, b_ih, b_hh)
+        torch.testing.assert_close(reference, output, rtol=0, atol=1e-12)
+        assert xs.shape[0] != xs.shape[1]  # B ≠ T: a time-major answer has another shape
+
+
+def test_rnn_forward_mistakes_written_as_a_learner_would() -> None:
+    exercise = EXERCISES["02.rnn_forward"]
+
+    def not_carried(xs, h0, W_ih, W_hh, b_ih, b_hh):
+        return torch.stack(
+            [torch.tanh(xs[:, t] @ W_ih.T + b_ih + h0 @ W_hh.T + b_hh) for t in range(xs.shape[1])], dim=1
+        )
+
+    def last_only(xs, h0, W_ih, W_hh, b_ih, b_hh):
+        h = h0
+        for x in xs.unbind(1):
+            h = torch.tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+        return h
+
+    def w_hh_on_x(xs, h0, W_ih, W_hh, b_ih, b_hh):
+        h, states = h0, []
+        for x in xs.unbind(1):
+            h = torch.tanh(torch.matmul(x, W_hh.T) + b_ih + torch.matmul(h, W_ih.T) + b_hh)
+            states.append(h)
+        return torch.stack(states, 1)
+
+    def bias_outside(xs, h0, W_ih, W_hh, b_ih, b_hh):
+        h, states = h0, []
+        for x in xs.unbind(1):
+            h = torch.tanh(x @ W_ih.T + h @ W_hh.T) + (b_ih + b_hh)
+            states.append(h)
+        return torch.stack(states, 1)
+
+    assert "state is not carried from step to step" in checker._diagnose(exercise, not_carried).message
+    assert "only the last state" in checker._diagnose(exercise, last_only).message
+    assert "you swapped the weights" in checker._diagnose(exercise, w_hh_on_x).message
+    assert "biases after the tanh" in checker._diagnose(exercise, bias_outside).message
+
+
+def test_rnn_forward_that_overwrites_h0_is_told_so() -> None:
+    def overwrites(xs, h0, W_ih, W_hh, b_ih, b_hh):
+        states = []
+        for x in xs.unbind(1):
+            h0.copy_(torch.tanh(x @ W_ih.T + b_ih + h0 @ W_hh.T + b_hh))  # the caller's h0, updated in place
+            states.append(h0.clone())
+        return torch.stack(states, 1)
+
+    feedback = checker._diagnose(EXERCISES["02.rnn_forward"], overwrites)
+    assert feedback.status == "wrong" and "modified its input `h0` in place" in feedback.message
+
+
+def test_perplexity_slips_are_named() -> None:
+    exercise = EXERCISES["02.perplexity"]
+
+    def nll_on_logits(logits, targets):
+        return math.exp(-logits[torch.arange(len(targets)), targets].mean().item())
+
+    def a_tensor(logits, targets):
+        return torch.exp(torch.nn.functional.cross_entropy(logits, targets))
+
+    assert "negative log-likelihood of the raw logits" in checker._diagnose(exercise, nll_on_logits).message
+    assert "expected a Python float, got a torch.Tensor" in checker._diagnose(exercise, a_tensor).message
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])

@@ -21,7 +21,46 @@ def test_notebook_03_has_at_least_three_exercises() -> None:
 
 
 # The reference, the stub, every named mistake and the solution are checked for every registered
-# exercise in tests/test_exercises_core.py; this file pins what is particular to notebook 03.
+# exercise in tests/course/test_checker.py; this file pins what is particular to notebook 03.
+
+
+def test_clip_that_scales_the_gradients_in_place_is_told_so() -> None:
+    def learner(gradients, max_norm):
+        total = sum(float((g**2).sum()) for g in gradients) ** 0.5
+        if total > max_norm:
+            for g in gradients:
+                g *= max_norm / total  # right values, but the caller's gradients are changed
+        return gradients
+
+    feedback = checker._diagnose(EXERCISES["03.clip_global_norm"], learner)
+    assert feedback.status == "wrong" and "modified its input `gradients[0]` in place" in feedback.message
+
+
+def test_clip_that_zeroes_its_input_does_not_crash_the_checker() -> None:
+    def learner(gradients, max_norm):
+        for g in gradients:
+            g.zero_()  # the reference divides by the global norm: on these zeroed tensors it would divide by 0
+        return gradients
+
+    feedback = checker._diagnose(EXERCISES["03.clip_global_norm"], learner)
+    assert feedback.status == "wrong" and "modified its input `gradients[0]` in place" in feedback.message
+
+
+def test_jacobian_with_an_elementwise_diag_product_is_named() -> None:
+    def learner(h_t, W_hh):
+        return torch.mul(torch.diag_embed(1 - h_t * h_t), W_hh)
+
+    feedback = checker._diagnose(EXERCISES["03.rnn_jacobian"], learner)
+    assert "entry by entry (*)" in feedback.message and "matrix product (@)" in feedback.message
+
+
+def test_spectral_radius_with_a_complex_result_is_rejected() -> None:
+    def learner(W, radius):
+        eigenvalues = torch.linalg.eigvals(W)
+        return W * radius / eigenvalues[-1]  # some eigenvalue, complex: not the dominant one's size
+
+    feedback = checker._diagnose(EXERCISES["03.spectral_radius"], learner)
+    assert feedback.status == "wrong" and "the result is complex" in feedback.message
 
 
 def test_clip_accepts_a_list_as_well_as_a_tuple() -> None:
