@@ -13,7 +13,7 @@ named results that unit tests also check), its widgets, and its checked exercise
 The library never imports this package.  In a notebook::
 
     from seqlib.course import check, solution
-    check("02.rnn_step", rnn_step)
+    check("02.rnn_forward", rnn_forward)
 """
 
 from seqlib.course.checker import check, hint, solution
