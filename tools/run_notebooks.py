@@ -8,7 +8,8 @@ volatile metadata is normalised so that running twice gives byte-identical files
 - per-cell timing metadata (``metadata.execution``) is dropped;
 - widget model ids (random UUIDs) are renamed in order of appearance, in the outputs and in the
   saved widget state, so widgets still render on a static page (nbviewer, GitHub);
-- the kernel's exact Python patch version is reduced to major.minor.
+- the kernel's exact Python patch version is reduced to major.minor;
+- cell ids are numbered by position (``c000``, ``c001``, …).
 
 The kernels run under ``seqlib._determinism.REPRODUCIBLE_ENV`` (set here when unset), so the stored
 digits are those every x86 CPU gives.
@@ -81,7 +82,8 @@ def _coalesce_streams(outputs: list) -> list:
 
 
 def normalise(nb: nbformat.NotebookNode) -> str:
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"c{index:03d}"  # by position: a cell inserted by hand gets no random id
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.outputs = _coalesce_streams(cell.outputs)
