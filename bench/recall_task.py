@@ -42,19 +42,7 @@ import torch
 
 import seqlib
 from seqlib.course.nb03_long_term_dependencies import RESULTS_PATH, RecallTaskResults
-from seqlib.recall_task import RecallSettings, train_recall
-
-ARMS = {  # name -> (kind, gate_init)
-    "rnn": ("rnn", "default"),
-    "rnn-identity": ("rnn", "identity"),
-    "rnn-radius1": ("rnn", "radius1"),
-    "lstm": ("lstm", "default"),
-    "gru": ("gru", "default"),
-    "lstm-chrono": ("lstm", "chrono"),
-    "gru-chrono": ("gru", "chrono"),
-    "lstm-forget1": ("lstm", "forget+1"),
-    "gru-forget1": ("gru", "forget+1"),
-}
+from seqlib.recall_task import ARMS, RecallSettings, train_recall
 
 
 def main(argv: list[str] | None = None) -> RecallTaskResults:

@@ -52,6 +52,7 @@ from seqlib.train import train
 __all__ = [
     "KINDS",
     "GATE_INITS",
+    "ARMS",
     "marked_recall_task",
     "RecallNet",
     "parameter_count",
@@ -67,6 +68,17 @@ __all__ = [
 
 KINDS = ("rnn", "lstm", "gru")
 GATE_INITS = ("default", "forget+1", "chrono", "identity", "radius1")
+ARMS = {  # the arms of bench/recall_task.py and notebook 03: name -> (kind, gate_init)
+    "rnn": ("rnn", "default"),
+    "rnn-identity": ("rnn", "identity"),
+    "rnn-radius1": ("rnn", "radius1"),
+    "lstm": ("lstm", "default"),
+    "gru": ("gru", "default"),
+    "lstm-chrono": ("lstm", "chrono"),
+    "gru-chrono": ("gru", "chrono"),
+    "lstm-forget1": ("lstm", "forget+1"),
+    "gru-forget1": ("gru", "forget+1"),
+}
 
 _MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
