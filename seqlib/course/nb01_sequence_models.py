@@ -1,9 +1,15 @@
 """Notebook 01 · sequence models: what the notebook shows and asks, computed here.
 
-* **Widgets**: the AR window τ and forecast horizon on sunspots (:func:`ar_tau_explorer`), the n-gram
-  order and smoothing on text (:func:`ngram_explorer`).  Each explorer's ``compute`` is a pure function
-  here (:func:`ar_view`, :func:`ngram_view`) that the unit tests call directly; the widget only draws
-  its result.
+* **Widgets**: the AR(2) coefficients (φ1, φ2) with their roots, damping and period
+  (:func:`ar2_explorer`), the AR window τ and forecast horizon on sunspots (:func:`ar_tau_explorer`), the
+  n-gram order and smoothing on text (:func:`ngram_explorer`).  Each explorer's ``compute`` is a pure
+  function here (:func:`ar2_roots`, :func:`ar_view`, :func:`ngram_view`) that the unit tests call
+  directly; the widget only draws its result.
+* **Measurements behind the prose**: the constant forecast the naive mean is compared with
+  (:func:`constant_forecast`), the series' dominant period (:func:`dominant_period`, defined with
+  notebook 00, which first names the cycle), how much a
+  k-step forecast still agrees with the truth (:func:`forecast_agreement`), a sentence's log-probability
+  by the chain rule (:func:`sequence_log_probability`).
 * **Exercises** ``01.lag_features``, ``01.bigram_perplexity``, ``01.multi_step``, ``01.latent_step``:
   each reference is the solution a learner can reveal with ``seqlib.course.solution(name)``; each
   :class:`~seqlib.course.checker.Mistake` is a wrong variant whose output the checker recognises and
@@ -21,13 +27,32 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from seqlib.autoregressive import ARFit, ARSweep, MultiStepResult, fit_linear_ar, k_step_ahead, linear_ar_sweep
+from seqlib.autoregressive import (
+    ARFit,
+    ARSweep,
+    MultiStepResult,
+    fit_linear_ar,
+    k_step_ahead,
+    linear_ar_sweep,
+    split_point,
+)
 from seqlib.course.checker import Exercise, Mistake, register
 from seqlib.course.explorer import Explorer
+from seqlib.course.nb00_welcome import dominant_period  # the cycle's length, first met in notebook 00
 from seqlib.data import TimeSeries, Vocab
 from seqlib.ngram import SMOOTHINGS, NGramLanguageModel
 
 __all__ = [
+    "ConstantForecast",
+    "constant_forecast",
+    "AR2Roots",
+    "ar2_roots",
+    "ar2_explorer",
+    "dominant_period",
+    "ForecastAgreement",
+    "forecast_agreement",
+    "SequenceLogProbability",
+    "sequence_log_probability",
     "ARView",
     "ar_view",
     "ar_tau_explorer",
@@ -44,6 +69,251 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 # Widgets: the AR window and horizon on sunspots, the n-gram order on text
 # --------------------------------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------------------------------
+# Measurements behind the prose
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConstantForecast:
+    """The flattest forecaster: every validation value predicted by one number, ``level`` (the training
+    part's mean).  ``val_rmse`` in the series' units."""
+
+    level: float
+    val_rmse: float
+
+
+def constant_forecast(values: np.ndarray, val_fraction: float = 0.2) -> ConstantForecast:
+    """Forecast every validation value by the training part's mean (the baseline every model must beat)."""
+    values = np.asarray(values, dtype=np.float64)
+    cut = split_point(len(values), val_fraction)
+    level = float(values[:cut].mean())
+    return ConstantForecast(level, float(np.sqrt(np.mean((values[cut:] - level) ** 2))))
+
+
+# --- AR(2): roots, damping, period ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AR2Roots:
+    """The dynamics of x_{t+1} = φ1 x_t + φ2 x_{t-1} (+ a constant).
+
+    Trying x_t = λ^t gives the characteristic equation λ² = φ1 λ + φ2, with roots
+    λ = (φ1 ± √(φ1² + 4 φ2)) / 2.  ``discriminant`` = φ1² + 4 φ2: below 0 the roots are a complex pair
+    r e^{±iθ} and the response to a shock is r^t cos(θ t + phase), an oscillation of ``period`` 2π/θ steps
+    whose amplitude is multiplied by ``modulus`` r = √(−φ2) each step.  ``modulus`` is the largest |λ|:
+    below 1 every shock dies out (stationary), at or above 1 it does not.  ``impulse_response[j]`` is
+    ψ_j, the value j steps after a unit shock (ψ_0 = 1, ψ_1 = φ1, ψ_j = φ1 ψ_{j-1} + φ2 ψ_{j-2}).
+    """
+
+    phi1: float
+    phi2: float
+    roots: tuple[complex, complex]
+    discriminant: float
+    modulus: float
+    period: float | None
+    impulse_response: np.ndarray
+
+    @property
+    def oscillates(self) -> bool:
+        return self.discriminant < 0
+
+    @property
+    def on_unit_circle(self) -> bool:
+        return abs(self.modulus - 1) < 1e-9
+
+    @property
+    def stationary(self) -> bool:
+        return self.modulus < 1 and not self.on_unit_circle
+
+    @property
+    def damping_per_cycle(self) -> float | None:
+        """The factor by which the oscillation's amplitude shrinks over one period (r ** period)."""
+        return None if self.period is None else self.modulus**self.period
+
+    def describe(self, unit: str = "step") -> str:
+        """One line: the roots, the damping and the period (counted in ``unit`` + "s"), or why there is none."""
+        if self.oscillates:
+            root = self.roots[0]
+            text = (
+                f"complex roots {root.real:.3f} ± {abs(root.imag):.3f}i, |λ| = {self.modulus:.3f}, "
+                f"period {self.period:.2f} {unit}s"
+            )
+        else:
+            text = f"real roots {self.roots[0].real:.3f} and {self.roots[1].real:.3f}: no period (no cycle)"
+            if self.roots[0].real < 0:
+                text += ", the dominant root is negative: the response flips sign every step"
+        if self.on_unit_circle:
+            return text + "; |λ| = 1: a shock never dies out (not stationary)"
+        if self.modulus > 1:
+            return text + f"; explosive: |λ| = {self.modulus:.3f} > 1, a shock grows without bound"
+        damping = f", amplitude × {self.damping_per_cycle:.3f} per cycle" if self.oscillates else ""
+        return text + f"; damped: |λ| = {self.modulus:.3f} < 1, a shock dies out{damping}"
+
+
+def ar2_roots(phi1: float, phi2: float, steps: int = 40) -> AR2Roots:
+    """Roots, modulus, period and impulse response (``steps`` + 1 values) of AR(2) with (φ1, φ2)."""
+    phi1, phi2 = float(phi1), float(phi2)
+    if not (np.isfinite(phi1) and np.isfinite(phi2)):
+        raise ValueError(f"phi1 and phi2 must be finite, got {phi1}, {phi2}")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    discriminant = phi1**2 + 4 * phi2
+    root = np.sqrt(complex(discriminant))  # purely imaginary when discriminant < 0
+    roots = sorted(((phi1 + root) / 2, (phi1 - root) / 2), key=lambda z: (-abs(z), -z.imag))
+    modulus = abs(roots[0])
+    if discriminant < 0:
+        theta = abs(np.angle(roots[0]))  # in (0, π): the rotation per step
+        period: float | None = 2 * np.pi / theta
+    else:
+        period = None
+    psi = np.empty(steps + 1)
+    psi[0] = 1.0
+    psi[1] = phi1
+    for j in range(2, steps + 1):
+        psi[j] = phi1 * psi[j - 1] + phi2 * psi[j - 2]
+    return AR2Roots(phi1, phi2, (complex(roots[0]), complex(roots[1])), discriminant, modulus, period, psi)
+
+
+def _draw_ar2(view: AR2Roots, fig: plt.Figure, unit: str = "step") -> None:
+    response, roots_ax, plane = fig.subplots(1, 3, gridspec_kw={"width_ratios": [5, 3, 3]})
+    j = np.arange(len(view.impulse_response))
+    response.axhline(0, color="0.7", lw=0.8)
+    response.plot(j, view.impulse_response, marker=".", color="C0", label=r"$\psi_j$")
+    if view.stationary:
+        envelope = view.modulus**j
+        response.plot(j, envelope, color="C1", ls=":", lw=1, label=r"decay rate $\pm|\lambda|^j$")
+        response.plot(j, -envelope, color="C1", ls=":", lw=1)
+    else:
+        response.set_yscale("symlog", linthresh=1.0)  # explosive: the growth is exponential
+    response.set_xlabel(f"{unit}s after a unit shock")
+    response.set_ylabel(r"response $\psi_j$")
+    title = f"period {view.period:.1f} {unit}s" if view.period is not None else "no period (real roots)"
+    if not view.stationary:
+        title += ", |λ| = 1: never dies out" if view.on_unit_circle else ", explosive"
+    response.set_title(title)
+    response.legend(loc="best", fontsize=8)
+
+    circle = np.linspace(0, 2 * np.pi, 200)
+    roots_ax.plot(np.cos(circle), np.sin(circle), color="0.6", lw=1, label="|λ| = 1")
+    roots_ax.plot([z.real for z in view.roots], [z.imag for z in view.roots], "o", color="C3", label="roots λ")
+    roots_ax.axhline(0, color="0.85", lw=0.8)
+    roots_ax.axvline(0, color="0.85", lw=0.8)
+    limit = max(1.2, 1.1 * view.modulus)
+    roots_ax.set_xlim(-limit, limit)
+    roots_ax.set_ylim(-limit, limit)
+    roots_ax.set_aspect("equal")
+    roots_ax.set_xlabel("real part")
+    roots_ax.set_ylabel("imaginary part")
+    roots_ax.set_title(f"roots, |λ| = {view.modulus:.3f}")
+    roots_ax.legend(loc="lower right", fontsize=7)
+
+    phi1 = np.linspace(-2, 2, 200)
+    plane.fill([-2, 2, 0], [-1, -1, 1], color="C2", alpha=0.15, label="stationary")
+    plane.plot(phi1, -(phi1**2) / 4, color="C0", lw=1, label="φ1² + 4φ2 = 0")
+    plane.plot(view.phi1, view.phi2, "o", color="C3")
+    plane.set_xlim(-2.2, 2.2)
+    plane.set_ylim(-1.2, 1.2)
+    plane.set_xlabel("φ1 (weight of x_t)")
+    plane.set_ylabel("φ2 (weight of x_t−1)")
+    plane.set_title("below the curve: a cycle")
+    plane.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+
+
+def ar2_explorer(phi1: float = 1.0, phi2: float = -0.5, steps: int = 40, unit: str = "step") -> Explorer:
+    """Sliders for φ1 and φ2 of AR(2): the impulse response, the roots on the complex plane and the point
+    in the (φ1, φ2) plane; the summary gives the roots, |λ| (damping) and the period, or why there is none."""
+    controls = {
+        "phi1": widgets.FloatSlider(
+            value=phi1, min=-2.0, max=2.0, step=0.01, description="φ1", readout_format=".3f", continuous_update=False
+        ),
+        "phi2": widgets.FloatSlider(
+            value=phi2, min=-1.0, max=1.0, step=0.01, description="φ2", readout_format=".3f", continuous_update=False
+        ),
+    }
+
+    def compute(phi1: float, phi2: float) -> AR2Roots:
+        return ar2_roots(phi1, phi2, steps)
+
+    def draw(view: AR2Roots, fig: plt.Figure) -> None:
+        _draw_ar2(view, fig, unit)
+
+    def describe(view: AR2Roots) -> str:
+        return f"φ1 = {view.phi1:.3f}, φ2 = {view.phi2:.3f}: " + html.escape(view.describe(unit))
+
+    return Explorer(compute, controls, draw, describe, figsize=(11.0, 3.2))
+
+
+# --- k steps ahead: what a forecast still knows -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForecastAgreement:
+    """How a k-step-ahead forecast agrees with the truth, and where its squared error comes from.
+
+    ``correlation``: Pearson correlation of forecasts and observed values (timing: 1 = the ups and downs
+    at the right years).  ``amplitude_ratio``: std of the forecasts / std of the observed values.
+    ``mse = level + amplitude + timing`` exactly (Murphy's decomposition):
+    level = (mean forecast − mean observed)², amplitude = (σ_f − σ_o)², timing = 2 σ_f σ_o (1 − correlation).
+    """
+
+    k: int
+    rmse: float
+    correlation: float
+    amplitude_ratio: float
+    forecast_mean: float
+    observed_mean: float
+    level: float
+    amplitude: float
+    timing: float
+
+
+def forecast_agreement(result: MultiStepResult, k: int) -> ForecastAgreement:
+    """Correlation, amplitude and the error decomposition of the k-step-ahead forecasts in ``result``."""
+    if k not in result.predictions:
+        raise ValueError(f"k={k} was not forecast; available: {sorted(result.predictions)}")
+    forecast, observed = np.asarray(result.predictions[k]), np.asarray(result.labels)
+    sigma_f, sigma_o = float(forecast.std()), float(observed.std())
+    correlation = float(np.corrcoef(forecast, observed)[0, 1])
+    return ForecastAgreement(
+        k,
+        float(np.sqrt(np.mean((forecast - observed) ** 2))),
+        correlation,
+        sigma_f / sigma_o,
+        float(forecast.mean()),
+        float(observed.mean()),
+        float((forecast.mean() - observed.mean()) ** 2),
+        (sigma_f - sigma_o) ** 2,
+        2 * sigma_f * sigma_o * (1 - correlation),
+    )
+
+
+# --- a sentence's probability by the chain rule ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SequenceLogProbability:
+    """log P(x_1 … x_T) = Σ_t log P(x_t | x_<t), one term per token.
+
+    ``conditional[t]`` is log P(tokens[t] | tokens[:t]) under the model (the first term conditions on
+    nothing); ``total`` is their sum, in nats.
+    """
+
+    tokens: tuple[str, ...]
+    conditional: np.ndarray
+    total: float
+
+
+def sequence_log_probability(model: NGramLanguageModel, vocab: Vocab, text: str) -> SequenceLogProbability:
+    """Score ``text`` one character at a time: each factor from the model's next-token distribution given
+    everything before it (the model itself looks at the last n − 1 characters only)."""
+    tokens = tuple(text)
+    ids = vocab.encode(list(tokens))
+    conditional = np.array([float(torch.log(model.next_token_distribution(ids[:t])[ids[t]])) for t in range(len(ids))])
+    return SequenceLogProbability(tokens, conditional, float(conditional.sum()))
 
 
 # --- AR(τ) on a series --------------------------------------------------------------------------
@@ -545,34 +815,35 @@ MULTI_STEP = register(
 
 
 def latent_step(
-    x_t: torch.Tensor, h: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor, b: torch.Tensor
+    x_t: torch.Tensor, h: torch.Tensor, W_ih: torch.Tensor, W_hh: torch.Tensor, b: torch.Tensor
 ) -> torch.Tensor:
-    # h_t = tanh(W_xh x_t + W_hh h_{t-1} + b), with one row per batch item: x_t (B, I), h (B, H)
-    return torch.tanh(x_t @ W_xh.T + h @ W_hh.T + b)  # (B, H)
+    # h_t = tanh(W_ih x_t + W_hh h_{t-1} + b), b = b_ih + b_hh in one vector
+    # one row per batch item: x_t (B, I), h (B, H)
+    return torch.tanh(x_t @ W_ih.T + h @ W_hh.T + b)  # (B, H)
 
 
-def _latent_forgets_past(x_t, h, W_xh, W_hh, b):
-    return torch.tanh(x_t @ W_xh.T + b)
+def _latent_forgets_past(x_t, h, W_ih, W_hh, b):
+    return torch.tanh(x_t @ W_ih.T + b)
 
 
-def _latent_ignores_input(x_t, h, W_xh, W_hh, b):
+def _latent_ignores_input(x_t, h, W_ih, W_hh, b):
     return torch.tanh(h @ W_hh.T + b)
 
 
-def _latent_sigmoid(x_t, h, W_xh, W_hh, b):
-    return torch.sigmoid(x_t @ W_xh.T + h @ W_hh.T + b)
+def _latent_sigmoid(x_t, h, W_ih, W_hh, b):
+    return torch.sigmoid(x_t @ W_ih.T + h @ W_hh.T + b)
 
 
-def _latent_linear(x_t, h, W_xh, W_hh, b):
-    return x_t @ W_xh.T + h @ W_hh.T + b
+def _latent_linear(x_t, h, W_ih, W_hh, b):
+    return x_t @ W_ih.T + h @ W_hh.T + b
 
 
-def _latent_untransposed(x_t, h, W_xh, W_hh, b):
-    return torch.tanh(x_t @ W_xh.T + h @ W_hh + b)
+def _latent_untransposed(x_t, h, W_ih, W_hh, b):
+    return torch.tanh(x_t @ W_ih.T + h @ W_hh + b)
 
 
-def _latent_bias_outside(x_t, h, W_xh, W_hh, b):
-    return torch.tanh(x_t @ W_xh.T + h @ W_hh.T) + b
+def _latent_bias_outside(x_t, h, W_ih, W_hh, b):
+    return torch.tanh(x_t @ W_ih.T + h @ W_hh.T) + b
 
 
 def _latent_cases() -> list[tuple]:
@@ -602,7 +873,7 @@ LATENT_STEP = register(
                 "(that is a Markov model, not a latent autoregressive one)",
                 _latent_forgets_past,
             ),
-            Mistake("your state ignores the new input x_t: add W_xh x_t", _latent_ignores_input),
+            Mistake("your state ignores the new input x_t: add W_ih x_t", _latent_ignores_input),
             Mistake("you applied a sigmoid where the state update uses tanh (values in (-1, 1))", _latent_sigmoid),
             Mistake(
                 "you forgot the tanh: without a nonlinearity the state is a linear function of the past",

@@ -1,5 +1,7 @@
-"""Notebook 01's exercises: each checker accepts its reference, says "not done yet" for the stub, and
-names every mistake it claims to recognise (also when the mistake is written another way)."""
+"""Notebook 01's exercises (each checker accepts its reference, says "not done yet" for the stub, and
+names every mistake it claims to recognise, also when the mistake is written another way), its widgets,
+and the measurements behind its prose (AR(2) roots, the constant baseline, the k-step agreement, the
+chain rule)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,25 @@ import numpy as np
 import pytest
 import torch
 
+from seqlib.autoregressive import fit_linear_ar, k_step_ahead, naive_forecast
 from seqlib.course import checker
 from seqlib.course import nb01_sequence_models as nb01
 from seqlib.course.checker import _diagnose
 from seqlib.course.leaderboard import standard_split
-from seqlib.course.nb01_sequence_models import ar_tau_explorer, ar_view, ngram_explorer, ngram_view
-from seqlib.data import TimeSeries, load_sunspots_yearly
+from seqlib.course.nb01_sequence_models import (
+    ar2_explorer,
+    ar2_roots,
+    ar_tau_explorer,
+    ar_view,
+    constant_forecast,
+    dominant_period,
+    forecast_agreement,
+    ngram_explorer,
+    ngram_view,
+    sequence_log_probability,
+)
+from seqlib.data import TimeSeries, Vocab, load_sunspots_yearly
+from seqlib.ngram import NGramLanguageModel
 
 ALL = [nb01.LAG_FEATURES, nb01.BIGRAM_PERPLEXITY, nb01.MULTI_STEP, nb01.LATENT_STEP]
 
@@ -120,15 +135,15 @@ def test_multi_step_teacher_forcing_written_as_a_loop_is_named() -> None:
 
 
 def test_latent_step_bias_outside_the_tanh_is_named() -> None:
-    def learner(x_t, h, W_xh, W_hh, b):
-        return b + torch.tanh(torch.einsum("bi,hi->bh", x_t, W_xh) + torch.einsum("bj,hj->bh", h, W_hh))
+    def learner(x_t, h, W_ih, W_hh, b):
+        return b + torch.tanh(torch.einsum("bi,hi->bh", x_t, W_ih) + torch.einsum("bj,hj->bh", h, W_hh))
 
     assert "bias after the tanh" in _diagnose(nb01.LATENT_STEP, learner).message
 
 
 def test_latent_step_markov_state_is_named() -> None:
-    def learner(x_t, h, W_xh, W_hh, b):
-        return torch.tanh(torch.einsum("bi,hi->bh", x_t, W_xh) + b)
+    def learner(x_t, h, W_ih, W_hh, b):
+        return torch.tanh(torch.einsum("bi,hi->bh", x_t, W_ih) + b)
 
     assert "forgets the past" in _diagnose(nb01.LATENT_STEP, learner).message
 
@@ -168,3 +183,102 @@ def test_ngram_view_and_explorer() -> None:
     assert explorer.result.val_perplexity == pytest.approx(4.076, abs=1e-3)
     explorer.controls["smoothing"].value = "none"
     assert explorer.result.val_perplexity == math.inf and "validation inf" in explorer.summary.value
+
+
+# --- the measurements behind the prose ------------------------------------------------------------
+
+
+def test_constant_forecast_is_the_training_mean(sunspots: np.ndarray) -> None:
+    toy = constant_forecast(np.array([1.0, 3.0, 2.0, 2.0, 6.0]), val_fraction=0.2)  # train 1, 3, 2, 2
+    assert toy.level == 2.0 and toy.val_rmse == 4.0
+    baseline = constant_forecast(sunspots)
+    assert baseline.level == pytest.approx(sunspots[:247].mean())
+    assert abs(naive_forecast(sunspots).val_rmse - baseline.val_rmse) < 0.05 * baseline.val_rmse
+
+
+@pytest.mark.parametrize(
+    "phi1, phi2, period, modulus",
+    [
+        (1.0, -0.5, 8.0, math.sqrt(0.5)),  # roots (1 ± i)/2: an eighth of a turn per step
+        (0.0, -0.25, 4.0, 0.5),  # roots ±i/2: a quarter turn
+        (-1.0, -0.5, 8 / 3, math.sqrt(0.5)),  # roots (-1 ± i)/2: three eighths of a turn
+    ],
+)
+def test_ar2_complex_roots_give_period_and_damping(phi1, phi2, period, modulus) -> None:
+    view = ar2_roots(phi1, phi2)
+    assert view.oscillates and view.stationary and view.discriminant == pytest.approx(phi1**2 + 4 * phi2)
+    assert view.period == pytest.approx(period) and view.modulus == pytest.approx(modulus)
+    for root in view.roots:  # each root solves the characteristic equation λ² = φ1 λ + φ2
+        assert abs(root**2 - phi1 * root - phi2) < 1e-12
+    assert view.damping_per_cycle == pytest.approx(modulus**period)
+    assert f"period {period:.2f}" in view.describe() and "damped" in view.describe()
+
+
+def test_ar2_impulse_response_follows_the_recursion_and_the_roots() -> None:
+    view = ar2_roots(1.0, -0.5, steps=20)
+    psi = view.impulse_response
+    assert psi[0] == 1.0 and psi[1] == 1.0 and len(psi) == 21
+    assert np.allclose(psi[2:], 1.0 * psi[1:-1] - 0.5 * psi[:-2])
+    # closed form from the roots: ψ_j = (λ1^{j+1} - λ2^{j+1}) / (λ1 - λ2)
+    l1, l2 = view.roots
+    closed = [((l1 ** (j + 1) - l2 ** (j + 1)) / (l1 - l2)).real for j in range(21)]
+    assert np.allclose(psi, closed)
+
+
+def test_ar2_real_roots_have_no_period_and_explosive_ones_say_so() -> None:
+    real = ar2_roots(0.5, 0.2)
+    assert not real.oscillates and real.period is None and real.damping_per_cycle is None and real.stationary
+    assert "no period" in real.describe() and "damped" in real.describe()
+    flipping = ar2_roots(-0.5, 0.2)
+    assert flipping.roots[0].real < 0 and "flips sign" in flipping.describe()
+    explosive = ar2_roots(1.2, 0.3)
+    assert explosive.modulus > 1 and not explosive.stationary and "explosive" in explosive.describe()
+    assert abs(explosive.impulse_response[-1]) > 1e5
+    circle = ar2_roots(0.0, -1.0)  # roots ±i: a cycle of 4 that never dies out
+    assert circle.on_unit_circle and not circle.stationary and circle.period == pytest.approx(4.0)
+    assert "never dies out" in circle.describe() and "explosive" not in circle.describe()
+    with pytest.raises(ValueError, match="finite"):
+        ar2_roots(float("nan"), 0.0)
+
+
+def test_ar2_of_the_sunspots_is_a_damped_cycle_near_the_periodogram_peak(sunspots: np.ndarray) -> None:
+    for fraction in (0.15, 0.2, 0.25):
+        w = fit_linear_ar(sunspots, 2, fraction).weights  # oldest lag first: (φ2, φ1)
+        view = ar2_roots(w[1], w[0])
+        assert view.oscillates and 0.7 < view.modulus < 0.9 and 10.0 < view.period < 11.5
+        assert abs(view.period - dominant_period(sunspots)) < 1.0
+
+
+def test_ar2_explorer_reports_roots_and_handles_extremes() -> None:
+    explorer = ar2_explorer(1.0, -0.5, unit="year")
+    assert explorer.result.period == pytest.approx(8.0) and "period 8.00 years" in explorer.summary.value
+    explorer.controls["phi1"].value = 0.5
+    explorer.controls["phi2"].value = 0.2
+    assert explorer.error is None and explorer.result.period is None and "no period" in explorer.summary.value
+    explorer.controls["phi1"].value = 1.2
+    explorer.controls["phi2"].value = 0.3
+    assert explorer.error is None and "explosive" in explorer.summary.value
+
+
+def test_forecast_agreement_decomposes_the_squared_error(sunspots: np.ndarray) -> None:
+    result = k_step_ahead(fit_linear_ar(sunspots, 9), sunspots, (1, 16))
+    for k in (1, 16):
+        agreement = forecast_agreement(result, k)
+        assert agreement.rmse == pytest.approx(result.rmse[k])
+        assert agreement.level + agreement.amplitude + agreement.timing == pytest.approx(agreement.rmse**2)
+    far = forecast_agreement(result, 16)
+    assert far.correlation > 0.6 and far.amplitude_ratio < 0.7
+    with pytest.raises(ValueError, match="was not forecast"):
+        forecast_agreement(result, 4)
+
+
+def test_sequence_log_probability_is_the_sum_of_the_conditionals() -> None:
+    text = list("abab abba")
+    vocab = Vocab(text)
+    model = NGramLanguageModel(2, len(vocab), smoothing="none").fit(vocab.encode(text))
+    scored = sequence_log_probability(model, vocab, "ba")
+    # p(b) = 4/9 (unigram: no context yet), p(a | b) = 2/4 (b is followed by a, _, b, a)
+    assert scored.tokens == ("b", "a") and np.allclose(np.exp(scored.conditional), [4 / 9, 2 / 4])
+    assert scored.total == pytest.approx(math.log(4 / 9) + math.log(2 / 4))
+    unseen = sequence_log_probability(model, vocab, "aa")
+    assert unseen.total == -math.inf
