@@ -14,7 +14,8 @@ from seqlib.course import nb02_rnn as nb02
 from seqlib.course.checker import EXERCISES
 from seqlib.course.nb02_rnn import temperature_explorer
 from seqlib.data import Vocab
-from seqlib.language_models import make_language_model, sample
+from seqlib.language_models import detach_state, make_language_model, sample
+from seqlib.train import train
 
 F64 = torch.float64
 
@@ -22,7 +23,7 @@ NAMES = sorted(name for name in EXERCISES if name.startswith("02."))
 
 
 def test_notebook_02_has_at_least_three_exercises() -> None:
-    assert NAMES == ["02.perplexity", "02.rnn_forward", "02.softmax_temperature"]
+    assert NAMES == ["02.perplexity", "02.rnn_forward", "02.softmax_temperature", "02.train_step"]
 
 
 # The reference, the stub, every named mistake and the solution are checked for every registered
@@ -198,6 +199,14 @@ def test_sample_at_temperature_is_seeded_and_measured() -> None:
 TEXT = "the quick brown fox jumps over the lazy dog " * 20
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")  # the Explorers draw a figure at every move; outside a notebook nothing closes them
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     threads = torch.get_num_threads()
@@ -242,3 +251,237 @@ def test_temperature_summary_escapes_html(lm) -> None:
     model, vocab, words = lm
     explorer = temperature_explorer(model, vocab, words, prefix="<b>", num_chars=3)
     assert "&lt;b&gt;" in explorer.summary.value
+
+
+# --- 02.train_step ------------------------------------------------------------------------------------
+
+
+def _one_step_of_the_course_loop(model, X, Y, state, max_norm):
+    """One step of seqlib.train.train, as train_language_model runs it, on a copy of ``model`` (SGD, lr 0.5)."""
+    loop_model = make_language_model("rnn", model.vocab_size, model.recurrent.hidden_size, embedding_dim=2).double()
+    loop_model.load_state_dict(model.state_dict())
+    carried = [state]
+
+    def loss_fn(batch):
+        logits, carried[0] = loop_model(batch[0], carried[0])
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[1].reshape(-1))
+
+    def truncate() -> None:
+        carried[0] = detach_state(carried[0])
+
+    optimizer = torch.optim.SGD(loop_model.parameters(), lr=0.5)
+    result = train(loop_model, [(X, Y)], loss_fn, optimizer=optimizer, clip=max_norm, max_steps=1, after_step=truncate)
+    return loop_model, result.losses[0], carried[0]
+
+
+def test_train_step_reference_is_one_step_of_the_course_loop() -> None:
+    """The exercise's step = one step of seqlib.train.train with the language model's loss, clip and detach."""
+    for model, optimizer, X, Y, state, max_norm in EXERCISES["02.train_step"].cases():
+        loop_model, loop_loss, loop_state = _one_step_of_the_course_loop(model, X, Y, state, max_norm)
+        loss, new_state = nb02.train_step(model, optimizer, X, Y, state, max_norm)
+        assert isinstance(loss, float) and loss == pytest.approx(loop_loss, rel=1e-12)
+        assert new_state.grad_fn is None and torch.equal(new_state, loop_state)
+        for mine, theirs in zip(model.parameters(), loop_model.parameters(), strict=True):
+            torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-12)
+
+
+def test_observed_step_leaves_the_callers_arguments_alone_and_reports_the_graph() -> None:
+    model, optimizer, X, Y, state, max_norm = EXERCISES["02.train_step"].cases()[0]
+    before = [p.detach().clone() for p in model.parameters()]
+    loss, new_state, status, moved = nb02.observed_step(nb02.train_step)(model, optimizer, X, Y, state, max_norm)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert all(p.grad is None for p in model.parameters())
+    assert status == "cut from the graph (no grad_fn)" and moved.moved > 0 and "moved by" in repr(moved)
+
+    def attached(model, optimizer, X, Y, state, max_norm):
+        logits, state = model(X, state)
+        return 0.0, state
+
+    assert "grad_fn" in nb02.observed_step(attached)(model, optimizer, X, Y, state, max_norm)[2]
+
+
+def test_observed_step_rejects_a_step_that_returns_one_value() -> None:
+    case = EXERCISES["02.train_step"].cases()[0]
+    with pytest.raises(ValueError, match=r"returns two values, \(loss, new_state\)"):
+        nb02.observed_step(lambda *args: 1.0)(*case)
+
+
+def _learner_step(zero=True, clip="global", after=False, detach=True):
+    def step(model, optimizer, X, Y, state, max_norm):
+        if zero:
+            model.zero_grad()
+        logits, state = model(X, state)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), Y.flatten())
+        loss.backward()
+        if not after:
+            if clip == "global":
+                torch.nn.utils.clip_grad_norm_(list(model.parameters()), max_norm)
+            else:
+                for parameter in model.parameters():
+                    torch.nn.utils.clip_grad_norm_([parameter], max_norm)
+        optimizer.step()
+        if after:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        return loss.item(), state.detach() if detach else state
+
+    return step
+
+
+def test_train_step_mistakes_written_as_a_learner_would() -> None:
+    def message(step) -> str:
+        return nb02.check_train_step(step, quiet=True).message
+
+    assert nb02.check_train_step(_learner_step(), quiet=True).passed  # zero first, flatten, list of parameters
+    assert "still attached to the graph" in message(_learner_step(detach=False))
+    assert "clipping comes after optimizer.step()" in message(_learner_step(after=True))
+    assert "gradients were not zeroed" in message(_learner_step(zero=False))
+    assert "clipped each parameter on its own" in message(_learner_step(clip="each"))
+
+
+def test_train_step_loss_as_a_tensor_is_told_to_use_item() -> None:
+    def tensor_loss(model, optimizer, X, Y, state, max_norm):
+        loss, state = nb02.train_step(model, optimizer, X, Y, state, max_norm)
+        return torch.tensor(loss, dtype=torch.float64), state
+
+    feedback = nb02.check_train_step(tensor_loss, quiet=True)
+    assert feedback.status == "wrong" and "value 0: expected a Python float" in feedback.message
+
+
+def test_train_step_stub_is_not_done(capsys) -> None:
+    def stub(model, optimizer, X, Y, state, max_norm):
+        raise NotImplementedError
+
+    assert nb02.check_train_step(stub).status == "todo"
+    assert "not done yet" in capsys.readouterr().out
+    assert "train_step(model, optimizer, X, Y, state, max_norm)" in checker.solution("02.train_step")
+
+
+# --- the first input's survival, W_hh rescaled ----------------------------------------------------------
+
+
+@pytest.fixture()
+def survival_pair():
+    torch.manual_seed(0)
+    rnn = seqlib.RNN(2, 3, batch_first=True)
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(torch.tensor([[0.5, 0.0, 0.0], [0.0, 0.5, -0.5], [0.25, 0.0, 0.5]]))  # ρ = 0.5
+    x_a = torch.randn(1, 30, 2)
+    x_b = x_a.clone()
+    x_b[0, 0] = -x_a[0, 0]
+    return rnn, x_a, x_b
+
+
+def test_survival_at_the_rnns_own_radius_is_the_unscaled_gap(survival_pair) -> None:
+    rnn, x_a, x_b = survival_pair
+    result = nb02.first_input_survival(rnn, x_a, x_b, 0.5)
+    assert result.scale == pytest.approx(1.0) and result.num_steps == 30
+    torch.testing.assert_close(result.gaps, (rnn(x_a)[0] - rnn(x_b)[0]).norm(dim=-1)[0])
+    above = result.gaps > result.threshold
+    assert above[: result.survival_steps].all() and not above[result.survival_steps]
+
+
+def test_survival_extremes(survival_pair) -> None:
+    rnn, x_a, x_b = survival_pair
+    weight = rnn.weight_hh_l0.detach().clone()
+    mlp = nb02.first_input_survival(rnn, x_a, x_b, 0.0)
+    assert mlp.survival_steps == 1 and (mlp.gaps[1:] == 0).all() and mlp.scale == 0.0  # forgotten at once
+    huge = nb02.first_input_survival(rnn, x_a, x_b, 1e6)  # every unit at ±1: the inputs no longer count
+    assert huge.saturated == 1.0 and torch.isfinite(huge.gaps).all() and "saturated" in nb02.survival_text(huge)
+    # saturated, the two states are either one sign pattern (gap exactly 0, here) or two that never meet
+    assert not huge.survives_to_the_end and (huge.gaps[huge.survival_steps :] == 0).all()
+    kept = nb02.FirstInputSurvival(1.0, 1.0, torch.ones(4), 0.01, 4, 0.5)
+    assert "remembered to the end (4 of 4 steps)" in nb02.survival_text(kept)
+    assert torch.equal(rnn.weight_hh_l0, weight)  # the caller's RNN is untouched
+    for bad in [-0.1, float("nan"), float("inf"), "1"]:
+        with pytest.raises(ValueError, match="spectral radius must be a finite number"):
+            nb02.first_input_survival(rnn, x_a, x_b, bad)
+
+
+def test_survival_needs_a_rescalable_w_hh(survival_pair) -> None:
+    rnn, x_a, x_b = survival_pair
+    with torch.no_grad():
+        rnn.weight_hh_l0.zero_()
+    assert nb02.first_input_survival(rnn, x_a, x_b, 0.0).survival_steps == 1
+    with pytest.raises(ValueError, match="spectral radius 0"):
+        nb02.first_input_survival(rnn, x_a, x_b, 1.0)
+
+
+def test_survival_slider_drives_and_reports(survival_pair) -> None:
+    rnn, x_a, x_b = survival_pair
+    explorer = nb02.survival_explorer(rnn, x_a, x_b)
+    assert explorer.result.radius == pytest.approx(0.5) and "ρ(W_hh) = 0.50" in explorer.summary.value
+    explorer.controls["radius"].value = 0.0
+    assert explorer.result.survival_steps == 1 and "1 of 30 steps" in explorer.summary.value
+    explorer.controls["radius"].value = 3.0
+    assert explorer.result.radius == 3.0 and explorer.error is None
+
+
+# --- the wide layer as T layers, its figure; the model's size ---------------------------------------------
+
+
+def test_first_input_reaches_the_last_state_after_t_passes() -> None:
+    torch.manual_seed(3)
+    rnn = seqlib.RNN(2, 3, batch_first=True).to(F64)
+    wide = nb02.unroll_as_wide_layer(rnn, 5)
+    reach = nb02.first_input_reach(wide, torch.randn(1, 5, 2, dtype=F64))
+    assert reach.passes == (0, 1, 2, 3, 4, 5) and reach.first_nonzero == 5
+    assert reach.gradient_norms[:5] == (0.0,) * 5 and reach.gradient_norms[5] > 0
+    with pytest.raises(ValueError, match=r"\(1, T, I\)"):
+        nb02.first_input_reach(wide, torch.randn(2, 5, 2, dtype=F64))
+
+
+def test_plot_wide_layer_labels_every_block() -> None:
+    import matplotlib.pyplot as plt
+
+    wide = nb02.unroll_as_wide_layer(seqlib.RNNCell(2, 3), 4)
+    fig = nb02.plot_wide_layer(wide)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"$x_{{{t}}}$" for t in range(1, 5)] + [
+        f"$h_{{{t}}}$" for t in range(1, 5)
+    ]
+    assert len(ax.get_yticklabels()) == 4 and ax.get_xlabel() and ax.get_ylabel() and len(fig.axes) == 2
+    plt.close(fig)
+
+
+def test_parameter_counts_add_up() -> None:
+    model = make_language_model("rnn", 28, 256, embedding_dim=32)
+    counts = nb02.parameter_counts(model)
+    assert counts == (28 * 32, 32 * 256 + 256 * 256 + 2 * 256, 256 * 28 + 28)
+    assert counts.total == sum(p.numel() for p in model.parameters()) == 82_332
+
+
+# --- the result file of bench/rnn_lm_seeds.py ----------------------------------------------------------
+
+
+def test_shipped_seed_runs_hold_the_notebooks_settings() -> None:
+    runs = nb02.load_seed_runs()
+    assert runs.settings["training"] | {"max_steps": 1200} == {
+        "batch_size": 32, "num_steps": 35, "lr": 1e-2, "lr_schedule": "cosine", "clip": 1.0, "max_steps": 1200,
+        "eval_every": 240, "optimizer": "Adam (seqlib.train.train's default)",
+    }
+    assert runs.settings["model"] == {"kind": "rnn", "hidden_size": 256, "embedding_dim": 32, "vocab_size": 28,
+                                      "parameters": 82_332}
+    assert runs.settings["environment"] == {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default"}
+    assert runs.seeds("notebook") == [0, 1, 2] and runs.run("notebook", 0)["steps"] == [240, 480, 720, 960, 1200]
+    assert len(runs.perplexities("notebook")) == 3 and len(runs.perplexities("notebook", "training")) == 3
+    with pytest.raises(KeyError, match="0 runs with arm='nope'"):
+        runs.run("nope", 0)
+
+
+def test_load_seed_runs_says_what_is_wrong(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="bench/rnn_lm_seeds.py"):
+        nb02.load_seed_runs(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"runs": []}', encoding="utf-8")
+    with pytest.raises(ValueError, match="missing \\['settings'\\]"):
+        nb02.load_seed_runs(bad)
+    good = tmp_path / "good.json"
+    good.write_text(nb02.SeedRuns({"a": 1}, [{"arm": "x", "seed": 1}]).to_json(), encoding="utf-8")
+    assert nb02.load_seed_runs(good).run("x", 1) == {"arm": "x", "seed": 1}
+
+
+def test_temperature_is_kappa_in_the_widget(lm) -> None:
+    model, vocab, words = lm
+    explorer = temperature_explorer(model, vocab, words, prefix="the ", num_chars=3)
+    assert "κ" in explorer.controls["temperature"].description and explorer.summary.value.startswith("κ = 1.00")
+    assert "τ" not in explorer.summary.value
