@@ -42,6 +42,7 @@ from seqlib.course.checker import Exercise, Mistake, register
 from seqlib.course.explorer import Explorer
 from seqlib.gradients import state_gradient_norms
 from seqlib.init import set_forget_bias_, set_spectral_radius_, spectral_radius
+from seqlib.recall_task import ARMS, RecallRun, RecallSettings, train_recall
 from seqlib.train import clip_grad_norm_
 
 RESULTS_PATH = Path(__file__).resolve().parents[2] / "data" / "results" / "recall_task.json"
@@ -50,6 +51,8 @@ __all__ = [
     "text_snippets",
     "RNNGradientProfile",
     "rnn_gradient_profile",
+    "TruncationProfile",
+    "truncation_profile",
     "LSTMGradientProfile",
     "lstm_gradient_profile",
     "ClippingResult",
@@ -57,6 +60,10 @@ __all__ = [
     "GradientFlowView",
     "gradient_flow",
     "gradient_flow_explorer",
+    "RECALL_LR",
+    "recall_run",
+    "recall_explorer",
+    "arm_names",
     "RESULTS_PATH",
     "RecallTaskResults",
     "load_results",
@@ -94,13 +101,20 @@ def _one_hot(ids: Tensor, vocab_size: int) -> tuple[Tensor, Tensor]:
 
 class RNNGradientProfile(NamedTuple):
     """‖∂L/∂h_t‖ for t = 1 … T (``norms``), and relative to the last step (``relative``, 1 at t = T).
+
     ``radius`` is ρ(W_hh) as set; ``per_step`` the geometric-mean factor per step back,
-    (relative[0])^(1/(T-1))."""
+    (relative[0])^(1/(T-1)).  ``sigma_max`` is W_hh's largest singular value, which bounds the factor:
+    ‖diag(1 − h_k²) W_hh‖ ≤ max(1 − h_k²) · σ_max ≤ σ_max (Pascanu, Mikolov & Bengio 2013).  ``slope`` is the
+    geometric mean over steps 2 … T of the tanh slope 1 − h_t² (averaged over snippets and units): the
+    factor by which the tanh shrinks the gradient at each step, on average.
+    """
 
     radius: float
     norms: Tensor
     relative: Tensor
     per_step: float
+    sigma_max: float
+    slope: float
 
 
 def rnn_gradient_profile(
@@ -125,7 +139,68 @@ def rnn_gradient_profile(
     norms = state_gradient_norms(rnn, inputs, lambda hs: F.cross_entropy(head(hs[:, -1]), targets)).h
     relative = norms / norms[-1]
     per_step = float(relative[0] ** (1 / (len(norms) - 1))) if len(norms) > 1 else 1.0
-    return RNNGradientProfile(spectral_radius(rnn.weight_hh_l0), norms, relative, per_step)
+    with torch.no_grad():
+        states, _ = rnn(inputs)  # (B, T, H)
+        slopes = (1 - states[:, 1:] ** 2).mean(dim=(0, 2))  # (T - 1,) the tanh slope at steps 2 … T
+        slope = float(slopes.log().mean().exp()) if len(slopes) else 1.0
+        sigma_max = float(torch.linalg.matrix_norm(rnn.weight_hh_l0, ord=2))
+    return RNNGradientProfile(spectral_radius(rnn.weight_hh_l0), norms, relative, per_step, sigma_max, slope)
+
+
+class TruncationProfile(NamedTuple):
+    """∂L/∂W_hh with backpropagation cut ``window`` steps before the loss, against the full gradient.
+
+    ``windows`` (K values); ``relative_error`` ‖g_K − g‖ / ‖g‖ and ``cosine`` cos(g_K, g) for each, where g
+    is the full gradient (K = T) and g_K the truncated one; ``radius`` ρ(W_hh) as set.
+    """
+
+    radius: float
+    windows: tuple[int, ...]
+    relative_error: tuple[float, ...]
+    cosine: tuple[float, ...]
+
+
+def truncation_profile(
+    ids: Tensor, vocab_size: int, radius: float | None, windows: tuple[int, ...] = (1, 5, 10, 20, 40),
+    hidden_size: int = 32, seed: int = 0,
+) -> TruncationProfile:
+    """How much of ∂L/∂W_hh survives truncated backpropagation through time (the loss at the last step).
+
+    The weight gradient is a sum over the steps behind the loss,
+    ∂L/∂W_hh = Σ_t diag(1 − h_t²) ∂L/∂h_t h_{t−1}ᵀ, and ∂L/∂h_t carries the product of the step
+    Jacobians from t to T: in the linear regime, the power (W_hhᵀ)^{T−t}.  Truncating at K steps (the state
+    read K steps before the loss is detached, as ``train_language_model`` does between chunks) keeps the
+    K most recent terms.  Same fresh RNN (seeded) as :func:`rnn_gradient_profile`.
+    """
+    inputs, targets = _one_hot(ids, vocab_size)
+    T = inputs.shape[1]
+    if not windows or any(not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= T for k in windows):
+        raise ValueError(f"windows must be ints between 1 and T = {T}, got {windows!r}")
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    rnn = recurrent.RNN(vocab_size, hidden_size, batch_first=True).double()
+    head = nn.Linear(hidden_size, vocab_size).double()
+    torch.random.set_rng_state(generator_state)
+    if radius is not None:
+        set_spectral_radius_(rnn.weight_hh_l0, radius)
+
+    def weight_gradient(window: int) -> Tensor:
+        state = None
+        if window < T:
+            with torch.no_grad():  # the steps before the window: values only, no graph
+                _, state = rnn(inputs[:, : T - window])  # (1, B, H)
+        output, _ = rnn(inputs[:, T - window :], state)  # (B, K, H), the graph spans the last K steps
+        loss = F.cross_entropy(head(output[:, -1]), targets)
+        (grad,) = torch.autograd.grad(loss, rnn.weight_hh_l0)
+        return grad.flatten()
+
+    full = weight_gradient(T)
+    errors, cosines = [], []
+    for window in windows:
+        truncated = weight_gradient(window)
+        errors.append(float((truncated - full).norm() / full.norm()))
+        cosines.append(float(truncated @ full / (truncated.norm() * full.norm())))
+    return TruncationProfile(spectral_radius(rnn.weight_hh_l0), tuple(windows), tuple(errors), tuple(cosines))
 
 
 class LSTMGradientProfile(NamedTuple):
@@ -336,6 +411,66 @@ def gradient_flow_explorer(
         ),
     }
     return Explorer(compute, controls, draw, describe, figsize=(10.0, 3.6))
+
+
+# --------------------------------------------------------------------------------------------------
+# Widget: the recall task at a lag of your choice
+# --------------------------------------------------------------------------------------------------
+
+RECALL_LR = {"rnn": 3e-3, "rnn-radius1": 3e-3, "rnn-identity": 3e-3, "lstm": 1e-2, "gru": 1e-2,
+             "lstm-chrono": 1e-2, "gru-chrono": 1e-2}
+"""The learning rate each arm is trained with in the widget (the better of the bench's two at Δ = 40)."""
+
+
+def recall_run(arm: str, lag: int, max_steps: int = 400, seed: int = 0) -> RecallRun:
+    """One training run of the marked-recall task (``seqlib.recall_task.train_recall``) for an arm of the
+    bench at lag Δ = ``lag``, evaluated every 50 steps; stops early at validation accuracy 0.99."""
+    if arm not in RECALL_LR:
+        raise ValueError(f"arm must be one of {', '.join(RECALL_LR)}, got {arm!r}")
+    kind, gate_init = ARMS[arm]
+    settings = RecallSettings(kind, lag, gate_init, RECALL_LR[arm], max_steps=max_steps, eval_every=50)
+    run, _ = train_recall(settings, seed=seed)
+    return run
+
+
+def recall_explorer(arm: str = "lstm-chrono", lag: int = 40, max_steps: int = 400) -> Explorer:
+    """Train one model on the recall task for the chosen arm and lag Δ (a few seconds per move), and draw its
+    validation accuracy against the step.  Δ = 0 is not a memory task: the widget says so."""
+
+    def draw(run: RecallRun, fig: plt.Figure) -> None:
+        ax = fig.add_subplot()
+        steps = [0] + [step for step, _, _ in run.history]
+        accuracy = [1 / run.settings.vocab_size] + [acc for _, _, acc in run.history]
+        ax.plot(steps, accuracy, "o-", color="C1")
+        ax.axhline(1 / run.settings.vocab_size, color="0.5", ls=":", label="chance")
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("validation accuracy")
+        ax.set_title(f"{arm_names()[_arm_of(run)]}, lag Δ = {run.settings.lag}")
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+
+    def describe(run: RecallRun) -> str:
+        return (f"{arm_names()[_arm_of(run)]}, Δ = {run.settings.lag}: test accuracy {run.accuracy:.3f} after "
+                f"{run.steps} steps (chance {1 / run.settings.vocab_size:.2f}), {run.hidden_size} units, "
+                f"{run.parameters} parameters")
+
+    controls = {
+        "arm": widgets.Dropdown(options=list(RECALL_LR), value=arm, description="model"),
+        "lag": widgets.IntSlider(value=lag, min=0, max=80, description="lag Δ", continuous_update=False),
+    }
+    return Explorer(lambda arm, lag: recall_run(arm, lag, max_steps), controls, draw, describe, figsize=(6.0, 3.0))
+
+
+def arm_names() -> dict[str, str]:
+    """How the notebook names each arm of the recall task."""
+    return {"rnn": "RNN, default init", "rnn-radius1": "RNN, ρ(W_hh) = 1", "rnn-identity": "RNN, W_hh = I",
+            "lstm": "LSTM, default init", "gru": "GRU, default init", "lstm-chrono": "LSTM, chrono init",
+            "gru-chrono": "GRU, chrono init"}
+
+
+def _arm_of(run: RecallRun) -> str:
+    return next(arm for arm, spec in ARMS.items() if spec == (run.settings.kind, run.settings.gate_init))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -194,3 +194,37 @@ def test_gradient_flow_sliders_change_the_models_and_zero_radius_is_a_message() 
     assert explorer.result is None and "radius must be a positive number" in explorer.error
     explorer.controls["radius"].value = 0.05  # tiny but positive: a tiny, still plottable gradient
     assert explorer.error is None and 0 < float(explorer.result.rnn.relative[0]) < 1e-6
+
+
+def test_profile_reports_the_bound_and_the_tanh_slope(snippets) -> None:
+    for radius in (0.5, 3.0):
+        profile = nb03.rnn_gradient_profile(snippets, 6, radius=radius, hidden_size=5)
+        assert profile.per_step <= profile.sigma_max  # Pascanu et al.'s bound
+        assert 0 < profile.slope <= 1 and profile.sigma_max >= profile.radius - 1e-9  # σ_max ≥ ρ always
+
+
+def test_truncation_keeps_the_full_gradient_at_k_equal_t_and_refuses_bad_windows(snippets) -> None:
+    T = snippets.shape[1] - 1
+    cut = nb03.truncation_profile(snippets, 6, 0.5, windows=(1, 3, T), hidden_size=5)
+    assert cut.windows == (1, 3, T) and cut.relative_error[-1] == 0.0 and abs(cut.cosine[-1] - 1) < 1e-12
+    assert cut.relative_error[0] >= cut.relative_error[1] >= 0  # more steps kept, closer to the full gradient
+    state = torch.random.get_rng_state()
+    nb03.truncation_profile(snippets, 6, None, windows=(2,), hidden_size=5)
+    assert torch.equal(state, torch.random.get_rng_state())
+    with pytest.raises(ValueError, match="windows"):
+        nb03.truncation_profile(snippets, 6, 0.5, windows=(0,), hidden_size=5)
+    with pytest.raises(ValueError, match="windows"):
+        nb03.truncation_profile(snippets, 6, 0.5, windows=(T + 1,), hidden_size=5)
+
+
+def test_recall_widget_trains_the_chosen_arm_and_lag_and_lag_zero_is_a_message() -> None:
+    explorer = nb03.recall_explorer(arm="lstm-chrono", lag=2, max_steps=60)
+    run = explorer.result
+    assert run.settings.lag == 2 and (run.settings.kind, run.settings.gate_init) == ("lstm", "chrono")
+    assert run.steps <= 60 and "LSTM, chrono init, Δ = 2" in explorer.summary.value
+    explorer.controls["arm"].value = "rnn-radius1"
+    assert explorer.result.settings.gate_init == "radius1"
+    explorer.controls["lag"].value = 0
+    assert explorer.result is None and "lag" in explorer.error
+    with pytest.raises(ValueError, match="arm"):
+        nb03.recall_run("transformer", 5)
