@@ -143,13 +143,13 @@ def check_temperature(temperature: object) -> float:
 
 
 def softmax_with_temperature(logits: Tensor, temperature: float) -> Tensor:
-    """p_τ = softmax(z / τ) over the last dimension; τ = 0 gives the one-hot of the argmax (greedy).
+    """p_κ = softmax(z / κ) over the last dimension; κ = 0 gives the one-hot of the argmax (greedy).
 
-    τ = 1 is the model's own distribution; τ < 1 sharpens it, τ > 1 flattens it towards uniform.
+    κ = 1 is the model's own distribution; κ < 1 sharpens it, κ > 1 flattens it towards uniform.
 
     Args:
         logits: (..., V).
-        temperature: τ >= 0.
+        temperature: κ >= 0.
 
     Returns:
         (..., V) probabilities, float64.
@@ -158,7 +158,7 @@ def softmax_with_temperature(logits: Tensor, temperature: float) -> Tensor:
     z = logits.double()
     if temperature == 0:
         return F.one_hot(z.argmax(dim=-1), z.shape[-1]).double()
-    # p_τ(k) = exp(z_k / τ) / Σ_j exp(z_j / τ)
+    # p_κ(k) = exp(z_k / κ) / Σ_j exp(z_j / κ)
     return F.softmax(z / temperature, dim=-1)
 
 
