@@ -132,8 +132,8 @@ class NaiveForecast:
 def naive_forecast(series: np.ndarray | Tensor, val_fraction: float = 0.2) -> NaiveForecast:
     """The naive sequence model: forecast x_t from *all* of x_0 … x_{t-1} (here: their mean).
 
-    It takes any number of inputs, but its input grows with t (reading the whole past at every step
-    costs 1 + 2 + … + T = T(T+1)/2 reads), and it has no way to weigh recent values more.
+    It takes any number of inputs, but its input grows with t (forecasting x_1 … x_{T-1} of a series of T
+    values reads 1 + 2 + … + (T − 1) = T(T − 1)/2 values), and it has no way to weigh recent values more.
     """
     values = _as_series(series)
     cut = split_point(len(values), val_fraction)
