@@ -23,11 +23,33 @@ import re
 import sys
 import time
 from pathlib import Path
+from queue import Empty
 
 import nbformat
+from jupyter_client.channels import AsyncZMQSocketChannel
 from nbclient import NotebookClient
 
 from seqlib._determinism import reproducible_env
+
+
+async def _get_msg_in_slices(self: AsyncZMQSocketChannel, timeout: float | None = None) -> dict:
+    """``AsyncZMQSocketChannel.get_msg``, polling in slices of at most 1 s.
+
+    With widgets on the page, pyzmq's asyncio poll sometimes misses the wake-up for a reply that has
+    arrived, and only the final check at the cell timeout finds it: the run stalls for the whole per-cell
+    timeout (seen: 300 s, on widget cells of notebooks 01, 03 and 05; nbclient issue #312). Each slice's own
+    timeout re-checks the socket, so a missed wake-up costs at most a second.  Only this tool is patched.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+        if await self.socket.poll(int(left * 1000)):
+            return await self._recv()
+        if deadline is not None and time.monotonic() >= deadline:
+            raise Empty
+
+
+AsyncZMQSocketChannel.get_msg = _get_msg_in_slices
 
 UUID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")  # widget model ids, also inside IPY_MODEL_…
 TIMEOUT_S = 300  # per cell
