@@ -8,7 +8,7 @@
   (``seqlib.data.split_sequence(corpus, 0.1)``: contiguous, no shared position);
 - score: validation perplexity, exp(mean cross-entropy per predicted character).  A count model
   scores ``val[1:]`` (:meth:`seqlib.ngram.NGramLanguageModel.perplexity`); a neural model uses
-  ``seqlib.train.evaluate_perplexity(model, split.val)``.  Lower is better; a uniform guess over the
+  ``seqlib.language_models.evaluate_perplexity(model, split.val)``.  Lower is better; a uniform guess over the
   V ids scores V.
 - params: the number of learned numbers (weights for a network; stored counts for an n-gram model).
 
