@@ -20,7 +20,7 @@ probability 0 (infinite perplexity).  ``smoothing`` decides what to do about it:
 
 Scoring a sequence ``ids`` predicts ``ids[1:]``, each token from up to ``n - 1`` tokens before it
 *within* ``ids`` (the first few tokens have shorter contexts and use the lower orders).  Perplexity =
-exp(mean negative log-probability) over those tokens, as ``seqlib.train.evaluate_perplexity``.
+exp(mean negative log-probability) over those tokens, as ``seqlib.language_models.evaluate_perplexity``.
 
 Counting is vectorised with NumPy: an m-gram is encoded as one integer in base V.
 """
