@@ -22,7 +22,7 @@ Seed 0 of both models is saved in ``data/lstm_char_model.pt`` (float32, about 1.
 notebook loads with ``torch.load(..., weights_only=True)``; every seed's figures go to
 ``data/results/lstm_char_model.json``.  The notebook never writes either file.
 
-    .venv/bin/python bench/lstm_char_model.py             # the shipped files (about 45 min, 2-core CPU, 1 thread)
+    .venv/bin/python bench/lstm_char_model.py   # the shipped files (51 min on the 2-core CPU, shared, 1 thread)
     .venv/bin/python bench/lstm_char_model.py --seeds 0 --reader-steps 200 --out /tmp/r.json --checkpoint /tmp/m.pt
 
 The script runs under the course's reproducible environment (``seqlib._determinism.REPRODUCIBLE_ENV``:

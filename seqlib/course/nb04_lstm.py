@@ -74,6 +74,8 @@ __all__ = [
     "unit_feature_correlations",
     "BestUnit",
     "best_units",
+    "feature_correlations",
+    "strongest",
     "Reading",
     "read_text",
     "read_ids",
@@ -234,14 +236,23 @@ class BestUnit(NamedTuple):
     r: float
 
 
-def best_units(states: Tensor, features: dict[str, Tensor]) -> dict[str, BestUnit]:
-    """For each feature, the unit of ``states`` (T, H) with the largest |correlation| (and its signed r)."""
+def feature_correlations(states: Tensor, features: dict[str, Tensor]) -> dict[str, Tensor]:
+    """:func:`unit_feature_correlations` of ``states`` (T, H) with every feature: name -> (H,)."""
+    return {name: unit_feature_correlations(states, feature) for name, feature in features.items()}
+
+
+def strongest(correlations: dict[str, Tensor]) -> dict[str, BestUnit]:
+    """For each feature, the unit with the largest |correlation| (and its signed value)."""
     best = {}
-    for name, feature in features.items():
-        r = unit_feature_correlations(states, feature)  # (H,)
+    for name, r in correlations.items():
         unit = int(r.abs().argmax())
         best[name] = BestUnit(name, unit, float(r[unit]))
     return best
+
+
+def best_units(states: Tensor, features: dict[str, Tensor]) -> dict[str, BestUnit]:
+    """For each feature, the unit of ``states`` (T, H) with the largest |correlation| (and its signed value)."""
+    return strongest(feature_correlations(states, features))
 
 
 # --------------------------------------------------------------------------------------------------
