@@ -1,8 +1,15 @@
 # Two commands: `make lab` to study, `make test` to check everything.
 # Both bootstrap the same .venv from pyproject.toml (the one source of dependencies).
 
-# Python 3.11 to 3.13; 3.11 first (the stored outputs are made with it, and pip finds torch's CPU build for it)
-PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do command -v $$p 2>/dev/null && break; done)
+# Python 3.11 to 3.13 (pyproject's requires-python; tests/test_environment.py keeps the three in step).
+# 3.11 first: the stored outputs are made with it, and pip finds torch's CPU build for it. A name on PATH
+# counts only if it runs and is in range (a version manager's shim for an inactive version prints an error).
+SUPPORTED_PYTHONS := python3.11 python3.12 python3.13 python3 python
+IN_RANGE := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in $(SUPPORTED_PYTHONS); do \
+	command -v $$p >/dev/null 2>&1 && $$p -c '$(IN_RANGE)' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+endif
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -11,7 +18,7 @@ JOBS   ?= 2
 # strict nbval: every cell's outputs compared; the kernel is this venv's Python; a hung cell fails after 5 min
 NBVAL  := --nbval --nbval-current-env --nbval-cell-timeout=300 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: lab test unit nbval browser notebooks bench lint clean help
+.PHONY: lab test unit nbval browser notebooks bench lint clean help print-python
 
 help:
 	@echo "make lab        install into .venv (first time only) and open JupyterLab on the course"
@@ -34,12 +41,22 @@ export MKL_CBWR := COMPATIBLE
 export ATEN_CPU_CAPABILITY := default
 
 # The stamp is rebuilt only when pyproject.toml changes, so a second run installs nothing.
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null || { \
-		echo "error: the course needs Python 3.11, 3.12 or 3.13; '$(PYTHON)' is not one (or is missing)."; \
+# tools/jupyterlab_overrides.json: the course's JupyterLab defaults (no "get notified about Jupyter news?"
+# prompt, no update check), installed into .venv's own settings, never into the learner's home.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+$(STAMP): pyproject.toml tools/jupyterlab_overrides.json
+	@test -n "$(PYTHON)" || { \
+		echo "error: no Python 3.11, 3.12 or 3.13 found (tried: $(SUPPORTED_PYTHONS))."; \
+		echo "Install one (python.org, your package manager, pyenv or Homebrew), then run make $(MAKECMDGOALS) again,"; \
+		echo "or name it: make $(MAKECMDGOALS) PYTHON=/path/to/python3.12"; exit 1; }
+	@$(PYTHON) -c '$(IN_RANGE)' 2>/dev/null || { \
+		echo "error: the course needs Python 3.11, 3.12 or 3.13; PYTHON=$(PYTHON) is not one (or does not run)."; \
 		echo "Install one, or run: make $(MAKECMDGOALS) PYTHON=/path/to/python3.11"; exit 1; }
+	@echo "Using $(PYTHON) (Python $$($(PYTHON) -c 'import platform; print(platform.python_version())')) for $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[lab,test]'
+	@mkdir -p $(dir $(LAB_OVERRIDES)) && cp tools/jupyterlab_overrides.json $(LAB_OVERRIDES)
 	@touch $(STAMP)
 
 lab: $(STAMP)
@@ -70,6 +87,10 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check seqlib tests bench tools
+
+# which Python `make lab` / `make test` would build .venv with (tests/test_environment.py uses it)
+print-python:
+	@echo "$(PYTHON)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
