@@ -22,8 +22,13 @@ Seed 0 of both models is saved in ``data/lstm_char_model.pt`` (float32, about 1.
 notebook loads with ``torch.load(..., weights_only=True)``; every seed's figures go to
 ``data/results/lstm_char_model.json``.  The notebook never writes either file.
 
-    .venv/bin/python bench/lstm_char_model.py   # the shipped files (51 min on the 2-core CPU, shared, 1 thread)
+    .venv/bin/python bench/lstm_char_model.py   # bench/out/ (51 min on the 2-core CPU, shared, 1 thread)
+    .venv/bin/python bench/lstm_char_model.py --replace-shipped   # replaces the two shipped files
     .venv/bin/python bench/lstm_char_model.py --seeds 0 --reader-steps 200 --out /tmp/r.json --checkpoint /tmp/m.pt
+
+A default run never replaces the shipped files (``bench/_results.py``): it writes
+``bench/out/lstm_char_model.json`` and ``bench/out/lstm_char_model.pt``, which git ignores;
+``--replace-shipped`` (or ``--out`` / ``--checkpoint`` naming the shipped paths) replaces them on purpose.
 
 The script runs under the course's reproducible environment (``seqlib._determinism.REPRODUCIBLE_ENV``:
 MKL's COMPATIBLE branch, torch's default kernels), re-starting itself with it when it is not set, so
@@ -47,9 +52,9 @@ import copy  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
+from _results import add_output_options, note, output_paths, write_atomically, write_text  # noqa: E402
 
 import seqlib  # noqa: E402
 from seqlib._determinism import REPRODUCIBLE_ENV  # noqa: E402
@@ -58,6 +63,7 @@ from seqlib.course.leaderboard import standard_split  # noqa: E402
 from seqlib.language_models import evaluate_perplexity, make_language_model, train_language_model  # noqa: E402
 from seqlib.train import TrainRecord  # noqa: E402
 
+SHIPPED = {"out": nb04.RESULTS_PATH, "checkpoint": nb04.CHECKPOINT_PATH}  # the files notebook 04 reads
 LEADERBOARD_ARMS = {"lstm": 128, "rnn": 256}  # kind -> hidden size (about 85k parameters each)
 RECIPE_02 = {"batch_size": 32, "num_steps": 35, "lr": 1e-2, "lr_schedule": "cosine", "clip": 1.0,
              "max_steps": 1200, "eval_every": 240}
@@ -158,9 +164,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--snippet-length", type=int, default=100)
     parser.add_argument("--probe", action="store_true", help="print the best correlations at every evaluation")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=nb04.RESULTS_PATH)
-    parser.add_argument("--checkpoint", type=Path, default=nb04.CHECKPOINT_PATH)
+    add_output_options(parser, SHIPPED)
     args = parser.parse_args(argv)
+    paths = output_paths(parser, args, SHIPPED)
+    args.out, args.checkpoint = paths["out"], paths["checkpoint"]
     assert _REPRODUCIBLE == REPRODUCIBLE_ENV, "keep _REPRODUCIBLE equal to seqlib._determinism.REPRODUCIBLE_ENV"
 
     seqlib.seed_everything(0, threads=args.threads)
@@ -210,14 +217,16 @@ def main(argv: list[str] | None = None) -> dict:
         "leaderboard": {"runs": leaderboard_runs},
         "reader": {"runs": reader_runs},
     }
+    written = {"out": args.out}
     if set(saved) == {"reader", "leaderboard"}:
         split = standard_split()
-        nb04.save_checkpoint(args.checkpoint, saved["reader"], corpus.vocab, saved["leaderboard"], split.vocab,
-                             {"seed": args.seeds[0], "results": str(args.out.name)})
-        print(f"wrote {args.checkpoint} ({args.checkpoint.stat().st_size / 1e6:.2f} MB)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}; {minutes:.1f} min")
+        write_atomically(args.checkpoint, lambda path: nb04.save_checkpoint(
+            path, saved["reader"], corpus.vocab, saved["leaderboard"], split.vocab,
+            {"seed": args.seeds[0], "results": str(args.out.name)}))
+        print(f"checkpoint: {args.checkpoint.stat().st_size / 1e6:.2f} MB")
+        written["checkpoint"] = args.checkpoint
+    write_text(args.out, json.dumps(results, indent=1, sort_keys=True) + "\n")
+    print(f"{minutes:.1f} min; {note(written, {k: SHIPPED[k] for k in written})}")
     return results
 
 

@@ -20,8 +20,12 @@ It runs under the reproducible environment (``MKL_CBWR=COMPATIBLE ATEN_CPU_CAPAB
 ``seqlib/_determinism.py``), which must be set before torch loads: when it is missing the script starts
 itself again with it.  One thread, deterministic algorithms (``seqlib.seed_everything``).
 
-    .venv/bin/python bench/rnn_lm_seeds.py                  # the shipped file, data/results/rnn_lm_seeds.json
+    .venv/bin/python bench/rnn_lm_seeds.py                    # writes bench/out/rnn_lm_seeds.json (scratch)
+    .venv/bin/python bench/rnn_lm_seeds.py --replace-shipped  # replaces the shipped data/results/rnn_lm_seeds.json
     .venv/bin/python bench/rnn_lm_seeds.py --seeds 0 --long-steps 0 --out /tmp/seed0.json
+
+A default run never replaces the shipped file (``bench/_results.py``): it writes ``bench/out/``, which git
+ignores; ``--replace-shipped`` (or ``--out data/results/rnn_lm_seeds.json``) replaces it on purpose.
 
 The file records the settings, the command, the torch and Python versions, the environment, every run's
 validation and training curves and final perplexities, seconds per run and the total wall time (only the
@@ -43,9 +47,9 @@ if any(os.environ.get(name) != value for name, value in REPRODUCIBLE_ENV.items()
 import argparse  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
+from _results import add_output_options, note, output_paths, write_text  # noqa: E402
 
 import seqlib  # noqa: E402
 from seqlib.course.leaderboard import standard_split  # noqa: E402
@@ -53,6 +57,7 @@ from seqlib.course.nb02_rnn import SEEDS_PATH, SeedRuns  # noqa: E402
 from seqlib.data import load_corpus, split_sequence  # noqa: E402
 from seqlib.language_models import evaluate_perplexity, make_language_model, train_language_model  # noqa: E402
 
+SHIPPED = {"out": SEEDS_PATH}  # the file notebook 02 reads
 MODEL = {"kind": "rnn", "hidden_size": 256, "embedding_dim": 32}
 TRAINING = {
     "batch_size": 32, "num_steps": 35, "lr": 1e-2, "lr_schedule": "cosine", "clip": 1.0,
@@ -85,8 +90,9 @@ def main(argv: list[str] | None = None) -> SeedRuns:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--long-steps", type=int, default=4800, help="steps of arm 'long' (0: no long arm)")
-    parser.add_argument("--out", type=Path, default=SEEDS_PATH)
+    add_output_options(parser, SHIPPED)
     args = parser.parse_args(argv)
+    out = output_paths(parser, args, SHIPPED)["out"]
 
     seqlib.seed_everything(0)  # one thread, deterministic algorithms, as the notebook's first cell
     corpus, vocab = load_corpus("char")
@@ -133,9 +139,8 @@ def main(argv: list[str] | None = None) -> SeedRuns:
         },
         runs=runs,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(results.to_json(), encoding="utf-8")
-    print(f"{minutes:.1f} min; wrote {args.out}")
+    write_text(out, results.to_json())
+    print(f"{minutes:.1f} min; {note({'out': out}, SHIPPED)}")
     return results
 
 

@@ -22,6 +22,7 @@ of seqlib and no import cycle can arise.
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -87,6 +88,108 @@ def fraction(name: str, value: float) -> None:
         raise ValueError(f"{name} must lie strictly between 0 and 1, got {value}")
 
 
+def real_number(
+    name: str, value: object, *, minimum: float | None = None, exclusive: bool = False, maximum: float | None = None,
+    allow_inf: bool = False,
+) -> float:
+    """``value`` as a float, or ``ValueError`` unless it is a real number (an int, a float or a NumPy scalar;
+    a bool, a string or a complex number is not), finite (inf only with ``allow_inf``; NaN never) and within
+    the bounds: ``>= minimum`` (``> minimum`` with ``exclusive``) and ``<= maximum``.
+
+    NaN and inf are the values a float slider or a diverged computation hands on silently; they are
+    refused here, where the argument still has its name."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {type(value).__name__} ({value!r})")
+    number = float(value)
+    if math.isnan(number) or (math.isinf(number) and not allow_inf):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and (number <= minimum if exclusive else number < minimum):
+        raise ValueError(f"{name} must be {'>' if exclusive else '>='} {minimum:g}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be <= {maximum:g}, got {value!r}")
+    return number
+
+
+def optional_positive_number(name: str, value: object, meaning: str) -> float | None:
+    """``None``, or ``value`` as a finite float > 0; ``meaning`` says what None means (for the message)."""
+    if value is None:
+        return None
+    try:
+        return real_number(name, value, minimum=0.0, exclusive=True)
+    except ValueError as err:
+        raise ValueError(f"{err} ({name}=None: {meaning})") from None
+
+
+def callable_or_none(name: str, value: object) -> None:
+    """``ValueError`` unless ``value`` is None or callable (a function, not the result of calling one)."""
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be a function or None, got {type(value).__name__} ({value!r:.60})")
+
+
+def finite_tensor(name: str, value: Tensor, advice: str = "") -> None:
+    """``ValueError`` unless the floating-point tensor ``value`` holds no NaN and no inf; ``advice`` (e.g.
+    "a diverged training run?") follows the count of bad entries in the message."""
+    if value.is_floating_point() or value.is_complex():
+        bad = ~torch.isfinite(value)
+        if bool(bad.any()):
+            nan = int(torch.isnan(value).sum())
+            message = f"{name} holds {nan} NaN and {int(bad.sum()) - nan} infinite entries of {value.numel()}"
+            raise ValueError(message + (f": {advice}" if advice else ""))
+
+
+def token_tensor(
+    name: str, value: object, vocab_size: int | None, *, dims: int = 2, legend: str = "(B, T)",
+    type_error: type[Exception] = TypeError,
+) -> Tensor:
+    """``value`` an int64 tensor of ``dims`` dimensions whose entries are token ids in ``[0, vocab_size)``
+    (``vocab_size`` None: any id >= 0).
+
+    ``type_error`` (``TypeError`` by default, as ``torch.nn.Embedding``; the caller's own family otherwise)
+    for anything but an int64 tensor of that rank, ``ValueError`` for an id outside the vocabulary
+    (``nn.Embedding``'s own message is "index out of range in self")."""
+    if not isinstance(value, Tensor) or value.dtype != torch.long or value.dim() != dims:
+        got = f"{value.dtype} of shape {tuple(value.shape)}" if isinstance(value, Tensor) else type(value).__name__
+        raise type_error(f"{name} must be an int64 tensor of shape {legend}, got {got}")
+    if vocab_size is None:
+        if value.numel() and int(value.min()) < 0:
+            raise ValueError(f"{name} must hold token ids >= 0, got {int(value.min())}")
+        return value
+    if value.numel():
+        low, high = int(value.min()), int(value.max())
+        if low < 0 or high >= vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"{name} must hold token ids in [0, {vocab_size}) (the vocabulary has V = {vocab_size} tokens), "
+                f"got values in [{low}, {high}]: {bad} is not a token of this vocabulary"
+            )
+    return value
+
+
+def token_id(name: str, value: object, vocab_size: int) -> int:
+    """``value`` a single token id: an int (or NumPy integer) in ``[0, vocab_size)``; returned as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be a token id (an int), got {type(value).__name__} ({value!r})")
+    if not 0 <= value < vocab_size:
+        raise ValueError(f"{name} must be a token id in [0, {vocab_size}) (the vocabulary has V = {vocab_size} "
+                         f"tokens), got {value}")
+    return int(value)
+
+
+def floating_like(name: str, value: object, dtype: torch.dtype, owner: str, fix: str = "") -> Tensor:
+    """``ValueError`` unless ``value`` is a floating-point Tensor of ``dtype`` (``owner``'s dtype, e.g.
+    "the module's parameters"); as torch.nn refuses a mismatch, but naming the argument and the fix."""
+    tensor(name, value)
+    if not value.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor ({dtype}, as {owner}), got dtype {value.dtype}"
+                         + (": token ids go through an embedding first" if not value.is_complex() and
+                            value.dtype != torch.bool else ""))
+    if value.dtype != dtype:
+        verb = "have" if owner.endswith("s") else "has"
+        raise ValueError(f"{name} has dtype {value.dtype} but {owner} {verb} dtype {dtype}; convert one of them, "
+                         f"e.g. {fix or f'{name}.to({dtype})'}")
+    return value
+
+
 def one_of(name: str, value: object, choices: Sequence[str]) -> None:
     """``ValueError`` unless ``value`` is one of ``choices``; the message lists them as
     ``'a', 'b' or 'c'``."""
@@ -130,15 +233,21 @@ def one_dimensional(name: str, value: Tensor) -> None:
         raise ValueError(f"{name} must be 1-D, got shape {tuple(value.shape)}")
 
 
-def mask(name: str, value: Tensor | None, expected: tuple[int, ...] | None, hint: str = "") -> None:
+def mask(
+    name: str, value: Tensor | None, expected: tuple[int, ...] | None, hint: str = "", dtype: torch.dtype | None = None,
+) -> None:
     """``ValueError`` unless ``value`` is None or a bool (True = may not attend) / floating (added)
-    Tensor, of shape ``expected`` (legend ``hint``) unless that is None."""
+    Tensor, of shape ``expected`` (legend ``hint``) unless that is None.  A floating mask must have
+    ``dtype`` (the scores', when given), as torch.nn requires."""
     if value is None:
         return
     if not isinstance(value, Tensor):
         raise ValueError(f"{name} must be a Tensor or None, got {type(value).__name__}")
     if value.dtype != torch.bool and not value.dtype.is_floating_point:
         raise ValueError(f"{name} must be bool (True = may not attend) or floating (added), got {value.dtype}")
+    if dtype is not None and value.dtype.is_floating_point and value.dtype != dtype:
+        raise ValueError(f"{name} is a floating mask of dtype {value.dtype} but the scores it is added to have dtype "
+                         f"{dtype}; use {name}.to({dtype}), or a bool mask (True = may not attend)")
     if expected is not None and tuple(value.shape) != expected:
         raise ValueError(f"{name} must have shape {hint} = {expected}, got {tuple(value.shape)}")
 
@@ -286,9 +395,14 @@ def attention_inputs(
         raise ValueError(f"k must have the features of q (d_k = {q.shape[-1]}), got {k.shape[-1]}")
     if v.shape[-2] != k.shape[-2]:
         raise ValueError(f"v must have as many positions as k (S = {k.shape[-2]}), got {v.shape[-2]}")
+    if not q.is_floating_point():
+        raise ValueError(f"q must be a floating-point tensor, got dtype {q.dtype}"
+                         + (": token ids go through an embedding first" if q.dtype != torch.bool else ""))
+    for name, x in (("k", k), ("v", v)):
+        floating_like(name, x, q.dtype, "q", fix=f"{name}.to({q.dtype})")
     scores_shape = (*q.shape[:-1], k.shape[-2])
     if attn_mask is not None:
-        mask("attn_mask", attn_mask, None)
+        mask("attn_mask", attn_mask, None, dtype=q.dtype)
         try:
             broadcast = torch.broadcast_shapes(attn_mask.shape, scores_shape)
         except RuntimeError:
@@ -297,7 +411,7 @@ def attention_inputs(
             raise ValueError(f"attn_mask must broadcast to the scores (..., T, S) = {scores_shape}, "
                              f"got {tuple(attn_mask.shape)}")
     expected = (k.shape[-2],) if q.dim() == 2 else (q.shape[0], k.shape[-2])
-    mask("key_padding_mask", key_padding_mask, expected, "(B, S)" if q.dim() > 2 else "(S,)")
+    mask("key_padding_mask", key_padding_mask, expected, "(B, S)" if q.dim() > 2 else "(S,)", dtype=q.dtype)
     if scale is not None and (not isinstance(scale, (int, float)) or isinstance(scale, bool)):
         raise ValueError(f"scale must be a number or None, got {scale!r}")
     dropout_rate("dropout_p", dropout_p)
@@ -323,10 +437,12 @@ def mha_inputs(
     key_padding_mask: Tensor | None, attn_mask: Tensor | None, is_causal: bool,
 ) -> None:
     layout = "(B, T, E)" if mha.batch_first else "(T, B, E)"
+    dtype = mha.q_proj.weight.dtype
     for name, x in (("query", query), ("key", key), ("value", value)):
         tensor(name, x)
         if x.dim() not in (2, 3):
             raise ValueError(f"{name} must be 3-D {layout} or 2-D unbatched, got shape {tuple(x.shape)}")
+        floating_like(name, x, dtype, "the module's parameters", fix=f"module.to({x.dtype}) or {name}.to({dtype})")
     if not (query.dim() == key.dim() == value.dim()):
         raise ValueError(f"query, key, value must all be batched or all unbatched, got ranks "
                          f"{query.dim()}, {key.dim()}, {value.dim()}")
@@ -348,12 +464,12 @@ def mha_inputs(
                 raise ValueError(f"{name} must have the batch size of query (B = {B}), got {x.shape[batch_dim]}")
     if key_padding_mask is not None:
         expected = (B, S) if batched else (S,)
-        mask("key_padding_mask", key_padding_mask, expected, "(B, S)" if batched else "(S,)")
+        mask("key_padding_mask", key_padding_mask, expected, "(B, S)" if batched else "(S,)", dtype)
     if attn_mask is not None:
         if isinstance(attn_mask, Tensor) and attn_mask.dim() == 3:
-            mask("attn_mask", attn_mask, ((B or 1) * mha.num_heads, T, S), "(B * num_heads, T, S)")
+            mask("attn_mask", attn_mask, ((B or 1) * mha.num_heads, T, S), "(B * num_heads, T, S)", dtype)
         else:
-            mask("attn_mask", attn_mask, (T, S), "(T, S)")
+            mask("attn_mask", attn_mask, (T, S), "(T, S)", dtype)
     if is_causal and attn_mask is None and T != S:
         raise ValueError(f"is_causal without attn_mask needs T == S, got T = {T}, S = {S}")
 
@@ -363,8 +479,13 @@ def mha_inputs(
 # --------------------------------------------------------------------------------------------------
 
 
-def layer_norm_input(x: Tensor, features: int) -> None:
-    if x.shape[-1] != features:
+def layer_norm_input(x: Tensor, features: int, dtype: torch.dtype | None = None) -> None:
+    tensor("input", x)
+    if dtype is not None:
+        floating_like("input", x, dtype, "the layer's parameters", fix=f"layer.to({x.dtype}) or input.to({dtype})")
+    elif not x.is_floating_point():
+        raise ValueError(f"input must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() == 0 or x.shape[-1] != features:
         raise ValueError(f"x must have {features} features, got shape {tuple(x.shape)}")
 
 
@@ -383,14 +504,19 @@ def stack(name: str, layer: object, kind: type, num_layers: int) -> None:
     positive_int("num_layers", num_layers)
 
 
-def sequence(name: str, x: Tensor, d_model: int, batch_first: bool) -> tuple[int | None, int]:
-    """Checks a (L, B, d) / (B, L, d) / (L, d) input; returns (B or None, L)."""
+def sequence(
+    name: str, x: Tensor, d_model: int, batch_first: bool, dtype: torch.dtype | None = None,
+) -> tuple[int | None, int]:
+    """Checks a (L, B, d) / (B, L, d) / (L, d) input (of the parameters' ``dtype`` when given); returns
+    (B or None, L)."""
     layout = "(B, L, d_model)" if batch_first else "(L, B, d_model)"
     if not isinstance(x, Tensor) or x.dim() not in (2, 3):
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"{name} must be 3-D {layout} or 2-D (L, d_model), got {got}")
     if x.shape[-1] != d_model:
         raise ValueError(f"{name} must have d_model = {d_model} features, got {x.shape[-1]}")
+    if dtype is not None:
+        floating_like(name, x, dtype, "the layer's parameters", fix=f"layer.to({x.dtype}) or {name}.to({dtype})")
     if x.dim() == 2:
         return None, x.shape[0]
     return (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
@@ -398,21 +524,23 @@ def sequence(name: str, x: Tensor, d_model: int, batch_first: bool) -> tuple[int
 
 def attention_masks(
     nhead: int, B: int | None, T: int, S: int, attn_name: str, attn_mask: Tensor | None, padding_name: str,
-    key_padding_mask: Tensor | None,
+    key_padding_mask: Tensor | None, dtype: torch.dtype | None = None,
 ) -> None:
     if isinstance(attn_mask, Tensor) and attn_mask.dim() == 3:
-        mask(attn_name, attn_mask, ((B or 1) * nhead, T, S), "(B * nhead, T, S)")
+        mask(attn_name, attn_mask, ((B or 1) * nhead, T, S), "(B * nhead, T, S)", dtype)
     else:
-        mask(attn_name, attn_mask, (T, S), "(T, S)")
-    mask(padding_name, key_padding_mask, (S,) if B is None else (B, S), "(B, S)")
+        mask(attn_name, attn_mask, (T, S), "(T, S)", dtype)
+    mask(padding_name, key_padding_mask, (S,) if B is None else (B, S), "(B, S)", dtype)
 
 
 def encoder_layer_inputs(
     layer: TransformerEncoderLayer, src: Tensor, src_mask: Tensor | None, src_key_padding_mask: Tensor | None,
 ) -> None:
     attn = layer.self_attn
-    B, S = sequence("src", src, attn.embed_dim, attn.batch_first)
-    attention_masks(attn.num_heads, B, S, S, "src_mask", src_mask, "src_key_padding_mask", src_key_padding_mask)
+    dtype = attn.q_proj.weight.dtype
+    B, S = sequence("src", src, attn.embed_dim, attn.batch_first, dtype)
+    attention_masks(attn.num_heads, B, S, S, "src_mask", src_mask, "src_key_padding_mask", src_key_padding_mask,
+                    dtype)
 
 
 def decoder_layer_inputs(
@@ -420,16 +548,20 @@ def decoder_layer_inputs(
     memory_mask: Tensor | None, tgt_key_padding_mask: Tensor | None, memory_key_padding_mask: Tensor | None,
 ) -> None:
     attn = layer.self_attn
-    B, T = sequence("tgt", tgt, attn.embed_dim, attn.batch_first)
-    memory_batch, S = sequence("memory", memory, attn.embed_dim, attn.batch_first)
+    dtype = attn.q_proj.weight.dtype
+    B, T = sequence("tgt", tgt, attn.embed_dim, attn.batch_first, dtype)
+    memory_batch, S = sequence("memory", memory, attn.embed_dim, attn.batch_first, dtype)
     if memory_batch != B:
         raise ValueError(f"memory must have the batch size of tgt ({B}), got {memory_batch}")
-    attention_masks(attn.num_heads, B, T, T, "tgt_mask", tgt_mask, "tgt_key_padding_mask", tgt_key_padding_mask)
+    attention_masks(attn.num_heads, B, T, T, "tgt_mask", tgt_mask, "tgt_key_padding_mask", tgt_key_padding_mask,
+                    dtype)
     attention_masks(attn.num_heads, B, T, S, "memory_mask", memory_mask, "memory_key_padding_mask",
-                    memory_key_padding_mask)
+                    memory_key_padding_mask, dtype)
 
 
 def transformer_inputs(model: Transformer, src: Tensor, tgt: Tensor) -> None:
+    tensor("src", src)
+    tensor("tgt", tgt)
     if src.dim() != tgt.dim() or src.dim() not in (2, 3):
         raise ValueError(f"src and tgt must both be 3-D (batched) or 2-D, got shapes {tuple(src.shape)} and "
                          f"{tuple(tgt.shape)}")
@@ -448,8 +580,17 @@ def transformer_inputs(model: Transformer, src: Tensor, tgt: Tensor) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def positional_input(x: Tensor, offset: int, d_model: int, max_len: int, batch_first: bool) -> None:
-    """``x`` (B, T, d) / (T, B, d) / (T, d) with ``d_model`` features, positions within ``max_len``."""
+def positional_input(
+    x: Tensor, offset: int, d_model: int, max_len: int, batch_first: bool, dtype: torch.dtype | None = None,
+) -> None:
+    """``x`` (B, T, d) / (T, B, d) / (T, d) with ``d_model`` features (floating, of the table's ``dtype``
+    when given), ``offset`` an int, positions within ``max_len``."""
+    tensor("x", x)
+    if isinstance(offset, bool) or not isinstance(offset, int | np.integer):
+        raise ValueError(f"offset must be an int (the position of x's first element), got {offset!r}")
+    if dtype is not None:
+        floating_like("x", x, dtype, "the positional table", fix=f"x.to({dtype}), or build the encoding with "
+                      f"dtype={x.dtype}")
     if x.dim() not in (2, 3) or x.shape[-1] != d_model:
         raise ValueError(f"x must be (B, T, d_model={d_model}), (T, B, d_model) or (T, d_model), "
                          f"got shape {tuple(x.shape)}")
@@ -469,8 +610,10 @@ def ngram_config(n: int, vocab_size: int, smoothing: str, k: float, smoothings: 
     int_at_least("vocab_size", vocab_size, 2, types=int | np.integer)
     if smoothing not in smoothings:
         raise ValueError(f"smoothing must be one of {smoothings}, got {smoothing!r}")
-    if smoothing == "add-k" and not (isinstance(k, int | float) and k > 0):
-        raise ValueError(f"add-k smoothing needs k > 0, got {k!r}")
+    if smoothing == "add-k" and not (
+        isinstance(k, int | float | np.floating | np.integer) and not isinstance(k, bool) and 0 < k < math.inf
+    ):
+        raise ValueError(f"add-k smoothing needs a finite k > 0, got {k!r}")
     if float(vocab_size) ** n >= 2.0**62:
         raise ValueError(f"vocab_size={vocab_size} and n={n}: V**n does not fit the 64-bit n-gram keys")
 

@@ -4,7 +4,8 @@ Every file in ``data/`` is shipped with the course and its SHA-256 is recorded b
 reads the file, parses it (a structural problem is reported with the file and the line), and then
 compares the checksum (a truncated or altered file is reported with the file, its size and hash).
 All errors are :class:`DataFileError`, whose ``kind`` says what went wrong:
-``missing``, ``empty``, ``malformed``, ``truncated`` or ``altered``.
+``missing`` (no file at the path, or a directory there), ``unreadable`` (the file exists but cannot
+be read, e.g. no permission), ``empty``, ``malformed``, ``truncated`` or ``altered``.
 
 Shapes: ``B`` = batch size, ``T`` = time steps (``num_steps``), ``N`` = number of windows,
 ``tau`` = window length.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import math
+import numbers
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,11 +42,11 @@ GUTENBERG_END = "*** END OF THE PROJECT GUTENBERG EBOOK"
 
 
 class DataFileError(ValueError):
-    """A data file is missing, empty, malformed, truncated or altered.
+    """A data file is missing, unreadable, empty, malformed, truncated or altered.
 
     Attributes:
         path: the file.
-        kind: ``"missing"``, ``"empty"``, ``"malformed"``, ``"truncated"`` or ``"altered"``.
+        kind: ``"missing"``, ``"unreadable"``, ``"empty"``, ``"malformed"``, ``"truncated"`` or ``"altered"``.
         line: 1-based line number for ``malformed`` files, else ``None``.
     """
 
@@ -58,6 +60,8 @@ class DataFileError(ValueError):
 
 
 def _resolve(path: str | Path | None, name: str) -> Path:
+    if path is not None and not isinstance(path, str | Path):
+        raise TypeError(f"path must be a str or a pathlib.Path (or None for data/{name}), got {type(path).__name__}")
     return DATA_DIR / name if path is None else Path(path)
 
 
@@ -66,7 +70,13 @@ def _read_bytes(path: Path) -> bytes:
         raise DataFileError(
             path, "missing", "data file not found; the course ships it in data/ (try `git checkout data/`)"
         )
-    raw = path.read_bytes()
+    if path.is_dir():
+        raise DataFileError(path, "missing", "this is a directory, not a data file: give the path of the file in it")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataFileError(path, "unreadable", f"data file cannot be read ({type(err).__name__}: "
+                            f"{err.strerror or err})") from None
     if not raw:
         raise DataFileError(path, "empty", "data file is empty (0 bytes)")
     return raw
@@ -197,26 +207,44 @@ class Vocab:
         return len(self.idx_to_token)
 
     def __getitem__(self, tokens: str | Sequence[str]) -> int | list[int]:
+        """``vocab["a"]`` → its id (``unk`` if never seen); ``vocab[["a", "b"]]`` → a list of ids."""
         if isinstance(tokens, str):
             return self.token_to_idx.get(tokens, self.unk)
+        if isinstance(tokens, numbers.Number | torch.Tensor | np.ndarray) or not isinstance(tokens, Iterable):
+            raise TypeError(
+                f"Vocab[...] takes a token (str) or a list of tokens, got {type(tokens).__name__} ({tokens!r:.40}); "
+                "to turn ids into tokens use vocab.to_tokens(ids)"
+            )
         return [self[t] for t in tokens]
 
-    def to_tokens(self, ids: int | Sequence[int] | torch.Tensor) -> str | list[str]:
-        if isinstance(ids, torch.Tensor):
+    def to_tokens(self, ids: int | Sequence[int] | torch.Tensor | np.ndarray) -> str | list[str]:
+        """An id (an int, a NumPy integer or a 0-d integer tensor) → its token; a sequence, an array or a
+        tensor of ids → a list of tokens."""
+        if isinstance(ids, torch.Tensor | np.ndarray):
+            if ids.dtype == torch.bool or ids.dtype == np.bool_ or not (
+                (isinstance(ids, torch.Tensor) and not ids.is_floating_point() and not ids.is_complex())
+                or (isinstance(ids, np.ndarray) and np.issubdtype(ids.dtype, np.integer))
+            ):
+                raise TypeError(f"ids must hold integers (token ids), got a {type(ids).__name__} of dtype {ids.dtype}")
             ids = ids.tolist()
-        if isinstance(ids, int):
+        if isinstance(ids, numbers.Integral) and not isinstance(ids, bool):
             if not 0 <= ids < len(self):
                 raise ValueError(f"ids must lie in [0, {len(self)}), got {ids}")
-            return self.idx_to_token[ids]
+            return self.idx_to_token[int(ids)]
+        if isinstance(ids, bool | numbers.Number | str) or not isinstance(ids, Iterable):
+            raise TypeError(f"ids must be a token id (an int) or a sequence of ids, got {type(ids).__name__} "
+                            f"({ids!r:.40})")
         return [self.to_tokens(i) for i in ids]
 
     def encode(self, tokens: Sequence[str]) -> list[int]:
         """Token list → id list (unknown tokens → ``unk``)."""
         return [self[t] for t in tokens]
 
-    def decode(self, ids: Sequence[int] | torch.Tensor) -> list[str]:
-        """Id list → token list; ``"".join(vocab.decode(ids))`` gives text back for characters."""
-        return list(self.to_tokens(ids if not isinstance(ids, int) else [ids]))
+    def decode(self, ids: int | Sequence[int] | torch.Tensor | np.ndarray) -> list[str]:
+        """Ids → token list, always a list (a single id, even a 0-d tensor, gives one token);
+        ``"".join(vocab.decode(ids))`` gives text back for characters."""
+        tokens = self.to_tokens(ids)
+        return [tokens] if isinstance(tokens, str) else tokens
 
     def __repr__(self) -> str:
         head = ", ".join(repr(t) for t in self.idx_to_token[:8])
@@ -228,9 +256,19 @@ def load_corpus(
 ) -> tuple[torch.Tensor, Vocab]:
     """The Time Machine as letters and spaces, tokenized and encoded.
 
+    Args:
+        token: ``"char"`` or ``"word"``.
+        max_tokens: keep only the first this many tokens (a positive int); None: all.
+        min_freq: rarer tokens map to ``<unk>``.
+        path: the book's file (default ``data/timemachine.txt``).
+
     Returns:
         ``(corpus, vocab)``: ``corpus`` is a 1-D LongTensor of token ids.
     """
+    if token not in ("char", "word"):
+        raise ValueError(f"token must be 'char' or 'word', got {token!r}")
+    if max_tokens is not None:
+        _checks.positive_int("max_tokens", max_tokens, types=int | np.integer)
     tokens = tokenize(clean_letters(load_time_machine(path)), token)
     if max_tokens is not None:
         tokens = tokens[:max_tokens]
@@ -270,6 +308,14 @@ class LanguageModelBatches:
     _checked: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.corpus, torch.Tensor):  # a list or an array of ids: as a tensor
+            array = np.asarray(self.corpus)
+            if array.size and not np.issubdtype(array.dtype, np.integer):
+                raise ValueError(f"corpus must be a 1-D sequence of token ids (ints), got {type(self.corpus).__name__} "
+                                 f"of {array.dtype}")
+            self.corpus = torch.as_tensor(array.astype(np.int64))
+        if self.corpus.is_floating_point() or self.corpus.is_complex() or self.corpus.dtype == torch.bool:
+            raise ValueError(f"corpus must hold integer token ids, got dtype {self.corpus.dtype}")
         _checks.one_dimensional("corpus", self.corpus)
         _checks.positive_int("batch_size", self.batch_size, allow_bool=True)
         _checks.positive_int("num_steps", self.num_steps, allow_bool=True)
@@ -345,6 +391,8 @@ def load_sunspots_yearly(path: str | Path | None = None, *, verify: bool = True)
     years, values = [], []
     for lineno, cells in _csv_rows(path, lines, ["YEAR", "SUNACTIVITY"]):
         year = _number(path, lineno, cells[0], "YEAR")
+        if not year.is_integer():
+            raise DataFileError(path, "malformed", f"YEAR {cells[0].strip()!r} is not a whole year", lineno)
         if years and year != years[-1] + 1:
             raise DataFileError(path, "malformed", f"year {year:g} does not follow {years[-1]:g}", lineno)
         years.append(year)
@@ -447,6 +495,9 @@ def load_co2_weekly(
         _verify(path, raw, "co2_weekly.csv")
     dates_arr, values_arr = np.array(dates), np.array(values, dtype=np.float64)
     gaps = np.isnan(values_arr)
+    if gaps.all():
+        raise DataFileError(path, "malformed", f"every co2 value is missing ({len(gaps)} rows, all empty): no "
+                            "measurement to read or to interpolate from", 2)
     if missing == "drop":
         dates_arr, values_arr, gaps = dates_arr[~gaps], values_arr[~gaps], np.zeros((~gaps).sum(), bool)
     elif missing == "interpolate":
@@ -467,7 +518,15 @@ def sliding_windows(
     Returns:
         ``features`` (N, tau) and ``labels`` (N,), float32, with ``N = len(series) - tau - horizon + 1``.
     """
-    x = torch.as_tensor(np.asarray(series, dtype=np.float32) if not isinstance(series, torch.Tensor) else series)
+    if isinstance(series, torch.Tensor):
+        x = series
+    else:
+        try:
+            x = torch.as_tensor(np.asarray(series, dtype=np.float32))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"series must be a 1-D sequence of numbers, got {type(series).__name__} ({err})") from None
+    if x.is_complex() or x.dtype == torch.bool:
+        raise ValueError(f"series must hold real numbers, got dtype {x.dtype}")
     _checks.one_dimensional("series", x)
     _checks.positive_int("tau", tau, allow_bool=True)
     _checks.positive_int("horizon", horizon, allow_bool=True)

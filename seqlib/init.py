@@ -19,6 +19,8 @@ Shape legend: H hidden size, G gates (LSTM 4, GRU 3).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -28,9 +30,14 @@ __all__ = ["chrono_init_", "set_forget_bias_", "set_identity_recurrence_", "set_
 
 
 def spectral_radius(matrix: Tensor) -> float:
-    """ρ(W) = max |λ_i(W)| of a square matrix."""
+    """ρ(W) = max |λ_i(W)| of a square matrix.
+
+    A matrix holding NaN or inf has no spectrum (LAPACK's eigenvalue routine may even crash the process
+    on one): it is refused with a ``ValueError``, which is what a diverged W_hh gives."""
+    _checks.tensor("matrix", matrix)
     if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"matrix must be square (H, H), got shape {tuple(matrix.shape)}")
+    _checks.finite_tensor("matrix", matrix, "it has no spectral radius (did training diverge? re-initialise it)")
     return torch.linalg.eigvals(matrix.detach().double()).abs().max().item()
 
 
@@ -47,10 +54,12 @@ def set_spectral_radius_(weight: Tensor, radius: float) -> Tensor:
     Returns:
         ``weight`` itself (a trailing ``_`` means in place, as in torch).
     """
-    if not isinstance(radius, int | float) or isinstance(radius, bool) or radius <= 0:
+    if isinstance(radius, bool) or not isinstance(radius, int | float) or not math.isfinite(radius) or radius <= 0:
         raise ValueError(f"radius must be a positive number, got {radius!r}")
-    if weight.dim() != 2 or weight.shape[0] % weight.shape[1] != 0:
+    _checks.tensor("weight", weight)
+    if weight.dim() != 2 or weight.shape[1] == 0 or weight.shape[0] % weight.shape[1] != 0:
         raise ValueError(f"weight must be (H, H) or (G*H, H), got shape {tuple(weight.shape)}")
+    _checks.finite_tensor("weight", weight, "it cannot be rescaled (did training diverge? re-initialise it)")
     hidden_size = weight.shape[1]
     for block in weight.split(hidden_size, dim=0):  # G x (H, H) views into weight
         current = spectral_radius(block)
@@ -103,6 +112,13 @@ def set_forget_bias_(module: nn.Module, bias: float | Tensor) -> nn.Module:
     """
     _gated_mode(module)
     H = module.hidden_size
+    if isinstance(bias, Tensor):
+        if bias.dim() > 1 or bias.numel() not in (1, H) or not bias.is_floating_point():
+            raise ValueError(f"bias must be a number or a floating (H,) = ({H},) tensor, got {bias.dtype} of shape "
+                             f"{tuple(bias.shape)}")
+        _checks.finite_tensor("bias", bias)
+    else:
+        _checks.real_number("bias", bias)
     keep = slice(H, 2 * H)  # LSTM i|f|g|o: f;  GRU r|z|n: z
     module.bias_ih_l0[keep] = bias
     module.bias_hh_l0[keep] = 0.0

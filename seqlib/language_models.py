@@ -29,7 +29,7 @@ from torch import Tensor, nn
 import seqlib.recurrent as recurrent
 from seqlib import _checks
 from seqlib.data import lm_batches
-from seqlib.train import TrainRecord, TrainResult, train
+from seqlib.train import TrainRecord, TrainResult, safe_exp, train
 
 __all__ = [
     "RNNLanguageModel",
@@ -84,9 +84,7 @@ class RNNLanguageModel(nn.Module):
         self.head = nn.Linear(recurrent.hidden_size, vocab_size)
 
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        if not isinstance(tokens, Tensor) or tokens.dtype != torch.long or tokens.dim() != 2:
-            got = f"{tokens.dtype} of shape {tuple(tokens.shape)}" if isinstance(tokens, Tensor) else type(tokens)
-            raise TypeError(f"tokens must be an int64 tensor of shape (B, T), got {got}")
+        _checks.token_tensor("tokens", tokens, self.vocab_size)  # TypeError / ValueError, naming the bad id
         x = self.embedding(tokens)  # (B, T, E)
         if not self.recurrent.batch_first:
             x = x.transpose(0, 1)  # (T, B, E)
@@ -148,18 +146,29 @@ def softmax_with_temperature(logits: Tensor, temperature: float) -> Tensor:
     κ = 1 is the model's own distribution; κ < 1 sharpens it, κ > 1 flattens it towards uniform.
 
     Args:
-        logits: (..., V).
-        temperature: κ >= 0.
+        logits: (..., V), without NaN (``-inf`` is allowed: a token that may never come).
+        temperature: κ >= 0.  A tiny κ (down to the smallest float, 5e-324) is as good as greedy.
 
     Returns:
         (..., V) probabilities, float64.
     """
     temperature = check_temperature(temperature)
+    _checks.tensor("logits", logits)
+    if not logits.is_floating_point() or logits.dim() == 0 or logits.shape[-1] == 0:
+        raise ValueError(f"logits must be a floating tensor (..., V) with V >= 1, got {logits.dtype} of shape "
+                         f"{tuple(logits.shape)}")
     z = logits.double()
+    if bool(torch.isnan(z).any()) or bool((z == math.inf).any()):
+        raise ValueError("logits hold NaN or +inf: the model's output is not a distribution (did its training "
+                         "diverge? its parameters may hold NaN)")
+    if bool((z == -math.inf).all(dim=-1).any()):
+        raise ValueError("logits are -inf for every token of a row: no token is possible")
     if temperature == 0:
         return F.one_hot(z.argmax(dim=-1), z.shape[-1]).double()
-    # p_κ(k) = exp(z_k / κ) / Σ_j exp(z_j / κ)
-    return F.softmax(z / temperature, dim=-1)
+    # p_κ(k) = exp(z_k / κ) / Σ_j exp(z_j / κ) = exp((z_k − max z) / κ) / Σ_j exp((z_j − max z) / κ):
+    # shifted by the maximum first, so that a tiny κ sends every other token to exp(-inf) = 0, never inf / inf
+    shifted = z - z.max(dim=-1, keepdim=True).values
+    return F.softmax(shifted / temperature, dim=-1)
 
 
 @torch.no_grad()
@@ -227,11 +236,15 @@ def evaluate_perplexity(model: nn.Module, corpus: Tensor, batch_size: int = 64, 
     Args:
         model: ``(tokens (B, T), state) -> (logits (B, T, V), state)``.
         corpus: (N,) int64 token ids.
+
+    Returns:
+        exp(mean cross-entropy per token); ``inf`` when that mean is beyond 709.78 (exp overflows a float).
+
+    Raises:
+        ValueError: a bad argument, or NaN in the model's output (a diverged model).
     """
-    if corpus.dim() != 1 or len(corpus) < batch_size + 1:
-        raise ValueError(
-            f"corpus must be 1-D with more than batch_size={batch_size} tokens, got shape {tuple(corpus.shape)}"
-        )
+    check_eval_corpus("corpus", corpus, batch_size, "batch_size", getattr(model, "vocab_size", None))
+    _checks.positive_int("num_steps", num_steps)
     was_training = model.training
     model.eval()
     length = (len(corpus) - 1) // batch_size
@@ -243,7 +256,22 @@ def evaluate_perplexity(model: nn.Module, corpus: Tensor, batch_size: int = 64, 
         chunk = targets[:, start : start + num_steps]  # (B, T)
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk.reshape(-1), reduction="sum").item()
     model.train(was_training)
-    return math.exp(total / (batch_size * length))
+    if math.isnan(total):
+        raise ValueError("the model's logits hold NaN, so its perplexity is undefined (did its training diverge? "
+                         "its parameters may hold NaN)")
+    return safe_exp(total / (batch_size * length))
+
+
+def check_eval_corpus(
+    name: str, corpus: object, batch_size: object, batch_name: str = "batch_size", vocab_size: int | None = None
+) -> None:
+    """``corpus`` (the argument ``name``) a 1-D int64 tensor with more tokens than ``batch_size`` streams,
+    its ids inside the vocabulary when ``vocab_size`` is known: what :func:`evaluate_perplexity` needs."""
+    _checks.positive_int(batch_name, batch_size)
+    _checks.token_tensor(name, corpus, vocab_size, dims=1, legend="(N,)", type_error=ValueError)
+    if len(corpus) < batch_size + 1:
+        raise ValueError(f"{name} must be 1-D with more than {batch_name}={batch_size} tokens, got shape "
+                         f"{tuple(corpus.shape)}")
 
 
 def print_progress(record: TrainRecord) -> None:
@@ -303,7 +331,17 @@ def train_language_model(
     Returns:
         A :class:`seqlib.train.TrainResult` whose records carry ``train_perplexity`` and
         ``val_perplexity``.
+
+    Raises:
+        ValueError: a bad argument, before the first step (a validation corpus too short for
+            ``eval_batch_size`` streams, a token id outside the model's vocabulary, ``clip=-1`` …).
+        seqlib.train.TrainingDiverged: the loss became NaN or infinite (e.g. ``lr`` far too large); its
+            ``result`` holds the run so far.
     """
+    vocab_size = getattr(model, "vocab_size", None)
+    _checks.token_tensor("train_corpus", train_corpus, vocab_size, dims=1, legend="(N,)", type_error=ValueError)
+    check_eval_corpus("val_corpus", val_corpus, eval_batch_size, "eval_batch_size", vocab_size)
+    _checks.callable_or_none("progress", progress)
     batches = lm_batches(train_corpus, batch_size, num_steps, sequential=True, generator=generator)
     carried: list[State | None] = [None]  # the state handed from one chunk to the next
 

@@ -102,7 +102,8 @@ class PositionalEncoding(nn.Module):
             x: ``(B, T, d)`` if ``batch_first`` else ``(T, B, d)``; or ``(T, d)``.
             offset: position of the first element (for a continuation of a sequence).
         """
-        _checks.positional_input(x, offset, self.d_model, self.max_len, self.batch_first)
+        _checks.positional_input(x, offset, self.d_model, self.max_len, self.batch_first, self.table.dtype)
+        offset = int(offset)
         seq_dim = 1 if (x.dim() == 3 and self.batch_first) else 0
         T = x.shape[seq_dim]
         positions = self.table[offset : offset + T]  # (T, d)

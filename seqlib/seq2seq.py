@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from seqlib import _checks
 from seqlib.attention import causal_mask, padding_mask
 from seqlib.positional import PositionalEncoding
-from seqlib.train import TrainResult, train
+from seqlib.train import TrainResult, check_options, train
 from seqlib.transformer import DecoderTrace, Transformer, TransformerTrace
 
 __all__ = [
@@ -80,6 +80,7 @@ class Seq2SeqTransformer(nn.Module):
         self.d_model = d_model
         self.pad_id = pad_id
         self.max_len = max_len
+        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.src_embedding = nn.Embedding(src_vocab, d_model, padding_idx=pad_id)
         self.tgt_embedding = nn.Embedding(tgt_vocab, d_model, padding_idx=pad_id)
         self.positional = PositionalEncoding(d_model, dropout, max_len, learned=learned_positions, batch_first=True)
@@ -92,6 +93,22 @@ class Seq2SeqTransformer(nn.Module):
             nn.init.normal_(embedding.weight, 0.0, d_model**-0.5)
             with torch.no_grad():
                 embedding.weight[pad_id].zero_()
+
+    def _check_tokens(self, src: Tensor | None = None, tgt: Tensor | None = None) -> None:
+        """``src`` / ``tgt`` (B, length) int64 ids of their vocabularies, at most ``max_len`` long, one batch size."""
+        for name, x, vocab in (("src", src, self.src_vocab), ("tgt", tgt, self.tgt_vocab)):
+            if x is None:
+                continue
+            if not isinstance(x, Tensor) or x.dim() != 2 or x.dtype != torch.long:
+                got = f"shape {tuple(x.shape)} and dtype {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
+                raise ValueError(f"{name} must be a (B, length) tensor of token ids (torch.long), got {got}")
+            _checks.token_tensor(name, x, vocab, legend="(B, length)", type_error=ValueError)
+            if x.shape[1] > self.max_len:
+                raise ValueError(f"{name} has {x.shape[1]} positions but the model was built with max_len="
+                                 f"{self.max_len} (its positional table ends there): shorten it, or build the "
+                                 f"model with a larger max_len")
+        if src is not None and tgt is not None and src.shape[0] != tgt.shape[0]:
+            raise ValueError(f"src and tgt must have the same batch size, got {src.shape[0]} and {tgt.shape[0]}")
 
     def embed_source(self, src: Tensor) -> Tensor:
         """``(B, S)`` token ids -> ``(B, S, d)``: x = PE + √d_model · Embedding(src)."""
@@ -117,7 +134,7 @@ class Seq2SeqTransformer(nn.Module):
         Returns:
             ``(B, T, V)`` logits; position t predicts the token after ``tgt[:, t]`` from ``tgt[:, :t+1]``.
         """
-        _check_tokens(src, tgt)
+        self._check_tokens(src=src, tgt=tgt)
         src_padding = padding_mask(tokens=src, pad_id=self.pad_id)  # (B, S), True = may not attend
         tgt_padding = padding_mask(tokens=tgt, pad_id=self.pad_id)  # (B, T)
         future = causal_mask(tgt.shape[1], device=tgt.device)  # (T, T), True above the diagonal
@@ -134,7 +151,7 @@ class Seq2SeqTransformer(nn.Module):
 
         ``src_padding`` is the key padding mask (bool, True = padding, may not attend).
         """
-        _check_tokens(src, src)
+        self._check_tokens(src=src)
         src_padding = padding_mask(tokens=src, pad_id=self.pad_id)
         return self.transformer.encoder(self.embed_source(src), src_key_padding_mask=src_padding), src_padding
 
@@ -146,6 +163,7 @@ class Seq2SeqTransformer(nn.Module):
         The decoder gets a causal mask and the target's padding mask (bool, True = may not attend);
         ``src_padding`` ``(B, S)`` from :meth:`encode` masks padded memory keys.
         """
+        self._check_tokens(tgt=tgt)
         tgt_padding = padding_mask(tokens=tgt, pad_id=self.pad_id)
         future = causal_mask(tgt.shape[1], device=tgt.device)
         out = self.transformer.decoder(self.embed_target(tgt), memory, tgt_mask=future,
@@ -179,14 +197,27 @@ def greedy_decode(
     Args:
         model: a :class:`Seq2SeqTransformer`.
         src: ``(B, S)`` source ids.
-        max_len: most tokens to generate.
-        bos_id, eos_id: start and end tokens.
+        max_len: most tokens to generate, at most ``model.max_len`` (the decoder reads BOS and the
+            tokens so far, so the last step reads ``max_len`` positions).
+        bos_id, eos_id: start and end tokens, ids of the target vocabulary.
         return_trace: also return a :class:`DecodeTrace`.
 
     Returns:
         ``(B, L)`` generated ids (without BOS, with EOS, L <= max_len), or ``(tokens, trace)``.
+
+    Raises:
+        ValueError: every bad argument, before the first step (not after decoding several).
     """
+    if not isinstance(model, Seq2SeqTransformer):
+        raise ValueError(f"model must be a Seq2SeqTransformer, got {type(model).__name__}")
     _checks.positive_int("max_len", max_len)
+    if max_len > model.max_len:
+        raise ValueError(f"max_len={max_len} is more than the model's max_len={model.max_len}: its decoder reads "
+                         f"at most {model.max_len} positions (BOS and {model.max_len - 1} generated tokens)")
+    _checks.token_id("bos_id", bos_id, model.tgt_vocab)
+    _checks.token_id("eos_id", eos_id, model.tgt_vocab)
+    _checks.boolean("return_trace", return_trace)
+    model._check_tokens(src=src)
     was_training = model.training
     model.eval()
     try:
@@ -256,8 +287,17 @@ def train_seq2seq(
 
     Returns:
         A :class:`seqlib.train.TrainResult`; ``losses`` holds the loss of every step.
+
+    Raises:
+        ValueError: a bad argument (before the first step), or a batch the model cannot read.
+        seqlib.train.TrainingDiverged: a loss became NaN or infinite (``lr`` far too large); its
+            ``result`` holds the run so far.
     """
     _checks.positive_int("max_steps", max_steps)
+    check_options(lr=lr, clip=clip)
+    _checks.callable_or_none("progress", progress)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int, got {seed!r}")
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9)
 
@@ -317,12 +357,3 @@ def toy_batches(
     generator = torch.Generator().manual_seed(seed)
     while True:
         yield toy_batch(task, batch_size, min_len=min_len, max_len=max_len, generator=generator)
-
-
-def _check_tokens(src: Tensor, tgt: Tensor) -> None:
-    for name, x in (("src", src), ("tgt", tgt)):
-        if x.dim() != 2 or x.dtype != torch.long:
-            raise ValueError(f"{name} must be a (B, length) tensor of token ids (torch.long), got shape "
-                             f"{tuple(x.shape)} and dtype {x.dtype}")
-    if src.shape[0] != tgt.shape[0]:
-        raise ValueError(f"src and tgt must have the same batch size, got {src.shape[0]} and {tgt.shape[0]}")

@@ -19,6 +19,13 @@ stops the run.  ``batches`` is iterated once per epoch, so a re-iterable (a list
 
 The loop draws no random numbers of its own: with seeded batches and a seeded model, a run gives the
 same losses every time (on the same machine and thread count).
+
+Bad input never passes silently.  Every argument is checked before the first step (a negative ``clip``
+would otherwise turn clipping into gradient ascent, an empty validation set would be found only at the
+end).  And a run that **diverges** stops at once: when a step's loss is NaN or infinite, or when an
+update leaves a parameter NaN or infinite, :func:`train` raises :class:`TrainingDiverged`, whose message
+names the step and the likely cause, and whose ``result`` holds the run so far (every record and loss up
+to that step, ``stopped_by="diverged"``), so nothing measured is lost.
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TrainRecord", "TrainResult", "clip_grad_norm_", "cosine_lr", "train"]
+from seqlib import _checks
+
+__all__ = ["TrainRecord", "TrainResult", "TrainingDiverged", "clip_grad_norm_", "cosine_lr", "safe_exp", "train"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class TrainRecord:
     @property
     def train_perplexity(self) -> float:
         """exp(train_loss): for a cross-entropy loss, the training perplexity since the last record."""
-        return math.exp(self.train_loss) if not math.isnan(self.train_loss) else float("nan")
+        return safe_exp(self.train_loss)
 
     @property
     def val_perplexity(self) -> float:
@@ -71,8 +80,8 @@ class TrainResult:
 
     ``epochs`` counts complete passes plus the fraction of the last one (for a sized ``batches``;
     the number of passes started otherwise); ``stopped_by`` names the budget or condition that
-    ended the run: ``"max_steps"``, ``"max_epochs"``, ``"time_budget_s"``, ``"stop_when"`` or
-    ``"batches"`` (the batches ran out).
+    ended the run: ``"max_steps"``, ``"max_epochs"``, ``"time_budget_s"``, ``"stop_when"``,
+    ``"batches"`` (the batches ran out) or ``"diverged"`` (only in :attr:`TrainingDiverged.result`).
     """
 
     history: list[TrainRecord] = field(repr=False)
@@ -100,6 +109,35 @@ class TrainResult:
     @property
     def val_perplexity(self) -> float:
         return self.final.val_perplexity
+
+
+class TrainingDiverged(FloatingPointError):
+    """A training run diverged: a loss, or a parameter after an update, became NaN or infinite.
+
+    Raised by :func:`train` (so by every trainer of seqlib) at the first such step.  The message names the
+    step and the likely cause.
+
+    Attributes:
+        step: the step (counted from 1) at which it happened.
+        loss: that step's loss (NaN or ±inf when the loss itself was not finite).
+        result: the :class:`TrainResult` of the run up to that step, ``stopped_by="diverged"``: every
+            record made so far and the loss of every step taken (the non-finite loss is not among them).
+    """
+
+    def __init__(self, message: str, step: int, loss: float, result: TrainResult) -> None:
+        super().__init__(message)
+        self.step, self.loss, self.result = step, loss, result
+
+
+def safe_exp(x: float) -> float:
+    """exp(x) as a float, ``inf`` where it overflows (x > 709.78, e.g. a perplexity from a huge loss) and NaN
+    for NaN; ``math.exp`` would raise ``OverflowError: math range error`` instead."""
+    if math.isnan(x):
+        return float("nan")
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
 
 
 def _metric(metrics: Mapping[str, float], name: str) -> float:
@@ -188,15 +226,35 @@ def train(
 
     Returns:
         A :class:`TrainResult`.
+
+    Raises:
+        ValueError: a bad argument, before the first step (each message names the argument).
+        TrainingDiverged: a loss, or a parameter after an update, became NaN or infinite; its ``result``
+            holds the run so far.
     """
     _check_budget(max_steps, max_epochs, time_budget_s)
-    if eval_every is not None and (not isinstance(eval_every, int) or isinstance(eval_every, bool) or eval_every < 1):
-        raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
-    if lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
-    if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(batches, Iterable) or isinstance(batches, str | bytes):
+        raise ValueError(f"batches must be an iterable of batches (a list, a generator, lm_batches(...)), "
+                         f"got {type(batches).__name__}")
+    if not callable(loss_fn):
+        raise ValueError(f"loss_fn must be a function batch -> scalar loss, got {type(loss_fn).__name__}")
+    check_options(lr=lr, clip=clip, weight_decay=weight_decay, final_lr_fraction=final_lr_fraction,
+                  lr_schedule=lr_schedule, eval_every=eval_every)
+    for name, hook in [("evaluate", evaluate), ("stop_when", stop_when), ("on_epoch_start", on_epoch_start),
+                       ("after_step", after_step), ("progress", progress)]:
+        _checks.callable_or_none(name, hook)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
     epoch_length = len(batches) if hasattr(batches, "__len__") else None  # type: ignore[arg-type]
+    if epoch_length == 0:
+        raise ValueError("batches is empty: there is nothing to train on")
+    if optimizer is None:
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError("model has no trainable parameters (none with requires_grad=True): nothing to train")
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    trained = [p for group in optimizer.param_groups for p in group["params"]]
     history: list[TrainRecord] = []
     losses: list[float] = []
     step, epoch, seconds, since_record = 0, 0, 0.0, 0
@@ -230,6 +288,10 @@ def train(
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(lr, used, final_lr_fraction)
             loss = loss_fn(batch)
+            value = _loss_value(loss)
+            if not math.isfinite(value):
+                so_far = (history, losses, step, epoch, seconds)
+                raise _diverged(step + 1, value, "the loss is", optimizer.param_groups[0]["lr"], clip, so_far)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip is not None:
@@ -239,7 +301,11 @@ def train(
                 after_step()
             seconds += time.perf_counter() - start
             step += 1
-            losses.append(loss.item())
+            losses.append(value)
+            if not _all_finite(trained):
+                so_far = (history, losses, step, epoch, seconds)
+                what = "the update made a parameter NaN or infinite (the loss before it was"
+                raise _diverged(step, value, what, optimizer.param_groups[0]["lr"], clip, so_far)
             since_record += 1
             if eval_every is not None and step % eval_every == 0:
                 record()
@@ -259,6 +325,8 @@ def train(
                 record()
             if epoch_length is None and not stopped_by:
                 stopped_by = "batches"  # a one-shot iterator is spent
+    if step == 0 and stopped_by == "batches":
+        raise ValueError("batches gave no batch: there was nothing to train on (an exhausted iterator?)")
     if step and (not history or history[-1].step != step):
         record()
     if epoch_length:
@@ -268,11 +336,69 @@ def train(
     return TrainResult(history, losses, step, epochs_done, seconds, stopped_by)
 
 
+def _loss_value(loss: object) -> float:
+    """The loss of one step as a float; ``ValueError`` unless ``loss_fn`` returned a one-element tensor
+    that autograd can differentiate."""
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn must return a scalar tensor (e.g. a mean over the batch), got {got}")
+    if not loss.requires_grad:
+        raise ValueError("loss_fn returned a loss that does not depend on any trained parameter (requires_grad "
+                         "is False): was it computed under torch.no_grad(), or from .detach()ed values?")
+    return float(loss.item())
+
+
+def _all_finite(parameters: list[Tensor]) -> bool:
+    """True when no parameter holds NaN or ±inf (one sum per tensor: NaN and inf survive a sum)."""
+    with torch.no_grad():
+        return all(math.isfinite(float(p.sum())) for p in parameters if p.is_floating_point())
+
+
+def _diverged(step: int, loss: float, what: str, lr: float, clip: float | None, so_far: tuple) -> TrainingDiverged:
+    history, losses, steps, epoch, seconds = so_far
+    result = TrainResult(list(history), list(losses), steps, float(epoch), seconds, "diverged")
+    closing = ")" if what.endswith("was") else ""
+    if losses and what.startswith("the loss"):
+        closing = f" (the last finite loss, at step {step - 1}, was {losses[-1]:.4g})"
+    advice = f"a learning rate too large for this model (lr={lr:g}: try one 10 times smaller)"
+    advice += ", with no gradient clipping (try clip=1.0)" if clip is None else ""
+    message = (
+        f"training diverged at step {step}: {what} {loss}{closing}. Likely cause: {advice}, or inputs holding "
+        f"NaN or inf. The run so far ({steps} steps, {len(history)} records) is in this error's .result"
+    )
+    if what.startswith("the update"):
+        message += "; the model's parameters now hold NaN or inf: re-create the model before training again"
+    return TrainingDiverged(message, step, loss, result)
+
+
+def check_options(
+    *, lr: object = 1e-3, clip: object = None, weight_decay: object = 0.0, final_lr_fraction: object = 0.05,
+    lr_schedule: object = "constant", eval_every: object = None,
+) -> None:
+    """The optimisation options of :func:`train` (and of the trainers built on it), checked before any step.
+
+    ``lr`` a finite number > 0; ``clip`` None or a finite number > 0 (a negative threshold would turn
+    clipping into gradient ascent); ``weight_decay`` finite >= 0; ``final_lr_fraction`` in [0, 1];
+    ``lr_schedule`` ``"constant"`` or ``"cosine"``; ``eval_every`` None or a positive int.
+    """
+    _checks.real_number("lr", lr, minimum=0.0, exclusive=True)
+    _checks.optional_positive_number("clip", clip, "no clipping")
+    _checks.real_number("weight_decay", weight_decay, minimum=0.0)
+    _checks.real_number("final_lr_fraction", final_lr_fraction, minimum=0.0, maximum=1.0)
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+    if eval_every is not None and (not isinstance(eval_every, int) or isinstance(eval_every, bool) or eval_every < 1):
+        raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
+
+
 def _check_budget(max_steps: int | None, max_epochs: int | None, time_budget_s: float | None) -> None:
     if max_steps is None and max_epochs is None and time_budget_s is None:
         raise ValueError("give at least one budget: max_steps, max_epochs or time_budget_s")
     for name, value in [("max_steps", max_steps), ("max_epochs", max_epochs)]:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"{name} must be a positive int or None, got {value!r}")
-    if time_budget_s is not None and not time_budget_s > 0:
-        raise ValueError(f"time_budget_s must be > 0 or None, got {time_budget_s!r}")
+    if time_budget_s is not None:
+        try:
+            _checks.real_number("time_budget_s", time_budget_s, minimum=0.0, exclusive=True, allow_inf=True)
+        except ValueError:
+            raise ValueError(f"time_budget_s must be > 0 or None, got {time_budget_s!r}") from None

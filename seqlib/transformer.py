@@ -107,7 +107,7 @@ class LayerNorm(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:  # torch's argument name
         x = input  # (..., d)
-        _checks.layer_norm_input(x, self.normalized_shape[0])
+        _checks.layer_norm_input(x, self.normalized_shape[0], None if self.weight is None else self.weight.dtype)
         # μ = mean of the features
         mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
         centered = x - mean  # (..., d)

@@ -1,6 +1,17 @@
 """Re-execute notebooks in place so their stored outputs are exactly what the code produces.
 
-Usage: ``python tools/run_notebooks.py notebooks/*.ipynb`` (this is ``make notebooks``).
+Usage: ``python tools/run_notebooks.py [--force] notebooks/*.ipynb`` (this is ``make notebooks``).
+
+Nothing is lost:
+
+- a notebook that git tracks and whose working copy differs from its last commit (``git diff HEAD``:
+  edits not yet committed, staged or not) is **not** overwritten: the tool stops before running anything
+  and says which; ``--force`` overwrites it anyway.  A notebook git does not know yet (never committed)
+  is run and written as usual;
+- the new file is written atomically (a temporary file beside it, then ``os.replace``): an interrupted
+  run or a failing cell leaves the notebook as it was;
+- if the notebook changed on disk while it ran (edited and saved elsewhere), the result is not written
+  over it (again, unless ``--force``).
 
 Each notebook runs top to bottom in its own folder with the current interpreter's kernel, then
 volatile metadata is normalised so that running twice gives byte-identical files:
@@ -17,10 +28,13 @@ digits are those every x86 CPU gives.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from queue import Empty
@@ -120,8 +134,43 @@ def normalise(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nbformat.from_dict(json.loads(text))) + "\n"
 
 
-def run(path: Path) -> float:
-    nb = nbformat.read(path, as_version=4)
+def _git(path: Path, *args: str) -> subprocess.CompletedProcess | None:
+    """``git args`` run in the notebook's folder; None when git is missing or the folder is not in a repository."""
+    try:
+        done = subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return None if "not a git repository" in done.stderr else done
+
+
+def changed_since_commit(path: Path) -> bool:
+    """True when ``path`` is in git's last commit (HEAD) and its working copy differs from it (edits not yet
+    committed, staged or not).  False for a notebook never committed, or outside a git repository."""
+    in_head = _git(path, "cat-file", "-e", f"HEAD:./{path.name}")
+    if in_head is None or in_head.returncode != 0:
+        return False
+    diff = _git(path, "diff", "--quiet", "HEAD", "--", path.name)
+    return diff is not None and diff.returncode == 1
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then move it over ``path`` in one step (the
+    file keeps its permissions)."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def run(path: Path, force: bool = False) -> float:
+    original = path.read_bytes()
+    nb = nbformat.reads(original.decode("utf-8"), as_version=4)
     start = time.perf_counter()
     NotebookClient(
         nb,
@@ -131,19 +180,42 @@ def run(path: Path) -> float:
         shutdown_kernel="immediate",  # a graceful shutdown has been seen to hang, rarely, after the last cell
     ).execute()
     seconds = time.perf_counter() - start
-    path.write_text(normalise(nb), encoding="utf-8")
-    json.loads(path.read_text(encoding="utf-8"))  # still valid JSON
+    text = normalise(nb)
+    json.loads(text)  # valid JSON before it replaces anything
+    if not force and path.read_bytes() != original:
+        raise RuntimeError(f"{path} changed on disk while it ran (saved from an editor?): not overwritten; "
+                           f"rerun with --force to overwrite it")
+    write_atomically(path, text)
     return seconds
 
 
-def main(paths: list[str]) -> int:
-    if not paths:
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=Path, help="notebooks to execute and rewrite in place")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite notebooks even when they hold changes not yet committed")
+    args = parser.parse_args(argv)
+    if not args.paths:
         print(__doc__)
         return 2
+    missing = [str(path) for path in args.paths if not path.is_file()]
+    if missing:
+        print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    changed = [] if args.force else [str(path) for path in args.paths if changed_since_commit(path)]
+    if changed:
+        print(
+            "refusing to overwrite notebooks with changes not yet committed (git diff HEAD is not empty):\n  "
+            + "\n  ".join(changed)
+            + "\ncommit them first, or run again with --force to overwrite them:\n  "
+            + " ".join([Path(sys.executable).name, "tools/run_notebooks.py", "--force", *map(str, args.paths)]),
+            file=sys.stderr,
+        )
+        return 1
     os.environ.update(reproducible_env())  # inherited by every kernel started below
-    for name in paths:
-        seconds = run(Path(name))
-        print(f"{name}: executed in {seconds:.1f} s")
+    for path in args.paths:
+        seconds = run(path, force=args.force)
+        print(f"{path}: executed in {seconds:.1f} s")
     return 0
 
 

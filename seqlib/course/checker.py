@@ -434,6 +434,12 @@ def _in_place_message(path: str) -> str:
 def _diagnose(exercise: Exercise, answer: Callable[..., Any]) -> Feedback:
     head = f"[{exercise.name}] {exercise.title}"
     hint_line = f"\n  Hint: {exercise.hint}"
+    if not callable(answer):
+        message = (
+            f"{head}: check needs your function itself, e.g. check({exercise.name!r}, my_function) without "
+            f"parentheses after its name; got {_type_name(answer)} ({answer!r:.60})"
+        )
+        return Feedback(exercise.name, "wrong", message)
     cases = [tuple(args) for args in exercise.cases()]
     outcomes: list[_Outcome] = []
     for index, args in enumerate(cases):
@@ -449,6 +455,10 @@ def _diagnose(exercise: Exercise, answer: Callable[..., Any]) -> Feedback:
                 f"of {len(cases)} (these cases are tiny). Look for a loop that never ends: a while whose condition "
                 f"never changes, or a loop over something that keeps growing.{hint_line}"
             )
+            return Feedback(exercise.name, "wrong", message)
+        except SystemExit as err:  # exit() / sys.exit() in the answer: the kernel must keep running
+            message = (f"{head}: your code called exit() (SystemExit {err.code!r}) on case {index + 1}: a function "
+                       f"should return its answer instead.{hint_line}")
             return Feedback(exercise.name, "wrong", message)
         except Exception as err:  # the learner's code failed: say how (and maybe which mistake), with the hint
             outcome.error = err

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import html
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -79,8 +80,13 @@ class LeaderboardRow:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.params, int) or isinstance(self.params, bool) or self.params < 0:
             raise ValueError(f"params must be a non-negative int, got {self.params!r}")
-        if not (isinstance(self.val_perplexity, int | float) and self.val_perplexity >= 1.0):
+        if isinstance(self.val_perplexity, bool) or not (
+            isinstance(self.val_perplexity, int | float) and self.val_perplexity >= 1.0
+        ):
             raise ValueError(f"val_perplexity must be a number >= 1 (inf allowed), got {self.val_perplexity!r}")
+        for field_name in ("notes", "notebook"):
+            if not isinstance(getattr(self, field_name), str):
+                raise ValueError(f"{field_name} must be a string, got {type(getattr(self, field_name)).__name__}")
 
 
 class Leaderboard:
@@ -105,8 +111,13 @@ class Leaderboard:
         self._rows.append(row)
 
     def add(self, name: str, params: int, val_perplexity: float, notes: str = "", notebook: str = "") -> LeaderboardRow:
-        """Add a row (names must be unique) and return it."""
-        row = LeaderboardRow(name, int(params), float(val_perplexity), notes, notebook)
+        """Add a row (names must be unique) and return it.
+
+        ``params`` a whole number (an int, a NumPy integer, or a float such as ``1200.0`` that is one; never
+        rounded: 1.5 is refused); ``val_perplexity`` a real number >= 1 (inf allowed), e.g. a float or a
+        one-element tensor; ``notes`` and ``notebook`` strings."""
+        row = LeaderboardRow(name, _whole_number("params", params), _real("val_perplexity", val_perplexity), notes,
+                             notebook)
         self._append(row)
         return row
 
@@ -163,6 +174,26 @@ class Leaderboard:
             f'<table class="seqlib-leaderboard"><caption>{caption}</caption>'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         )
+
+
+def _whole_number(name: str, value: object) -> int:
+    """``value`` as an int when it is a whole number (int, NumPy integer, integral float); else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a whole number, got {type(value).__name__} ({value!r})")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if not math.isfinite(value) or not float(value).is_integer():
+        raise ValueError(f"{name} must be a whole number (a count), got {value!r}: it is never rounded")
+    return int(value)
+
+
+def _real(name: str, value: object) -> float:
+    """``value`` as a float: a real number (not a bool or a string) or a one-element real tensor."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+    return float(value)
 
 
 def ngram_name(n: int) -> str:

@@ -390,10 +390,15 @@ def survival_text(result: FirstInputSurvival) -> str:
 def next_token_distribution(model: nn.Module, vocab, prefix: str, temperature: float = 1.0) -> Tensor:
     """The model's distribution of the token after ``prefix`` at ``temperature``, (V,) float64.
 
-    The unknown token gets probability 0, as in :func:`seqlib.language_models.sample`.
+    The unknown token gets probability 0, as in :func:`seqlib.language_models.sample`.  A prefix with a
+    character the vocabulary does not hold is refused (it would be read, silently, as ``<unk>``).
     """
-    if not prefix:
+    if not isinstance(prefix, str) or not prefix:
         raise ValueError("prefix must hold at least one character")
+    unknown = sorted({ch for ch in prefix if ch not in vocab.token_to_idx or ch == vocab.UNK})
+    if unknown:
+        raise ValueError(f"the prefix holds characters the model never saw: {''.join(unknown)!r} (it reads "
+                         "lower-case letters and spaces only)")
     was_training = model.training
     model.eval()
     ids = torch.tensor([vocab[list(prefix)]], dtype=torch.long)  # (1, len(prefix))

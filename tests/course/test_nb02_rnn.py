@@ -249,8 +249,9 @@ def test_temperature_explorer_empty_prefix_is_a_message(lm) -> None:
 
 def test_temperature_summary_escapes_html(lm) -> None:
     model, vocab, words = lm
-    explorer = temperature_explorer(model, vocab, words, prefix="<b>", num_chars=3)
-    assert "&lt;b&gt;" in explorer.summary.value
+    explorer = temperature_explorer(model, vocab, words, prefix="<b>", num_chars=3)  # '<' and '>': never seen
+    assert explorer.result is None and "characters the model never saw: '<>'" in explorer.error
+    assert "'&lt;&gt;'" in explorer.summary.value and explorer.summary.value.count("<b>") == 1
 
 
 # --- 02.train_step ------------------------------------------------------------------------------------
