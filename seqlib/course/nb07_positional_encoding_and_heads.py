@@ -78,6 +78,7 @@ __all__ = [
     "plot_rotation",
     "PositionRun",
     "train_position_runs",
+    "plot_training_losses",
     "plot_accuracy_by_position",
     "HeadSteps",
     "multihead_steps",
@@ -276,7 +277,7 @@ class PositionRun:
 
 def train_position_runs(
     kinds: Sequence[str] = POSITION_KINDS, seeds: Sequence[int] = SEEDS, *, length: int = TRAIN_LENGTH,
-    test_length: int = TEST_LENGTH, d_model: int = 32, steps: int = 100, lr: float = 2e-2, batch_size: int = 32,
+    test_length: int = TEST_LENGTH, d_model: int = 32, steps: int = 80, lr: float = 3e-2, batch_size: int = 32,
 ) -> list[PositionRun]:
     """Train a one-head :class:`TinyAttentionModel` on the 1-back task for every kind of positions and seed.
 
@@ -296,6 +297,19 @@ def train_position_runs(
     return runs
 
 
+def plot_training_losses(ax: plt.Axes, runs: Sequence[PositionRun]) -> None:
+    """Training loss at every step, one thin line per run, one colour per kind of positions (log scale)."""
+    for run in runs:
+        ax.plot(range(1, len(run.losses) + 1), run.losses, color=KIND_COLORS[run.kind], lw=1, alpha=0.8,
+                label=f"{run.kind} positions" if run.seed == runs[0].seed else None)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("cross-entropy (nats, log scale)")
+    ax.set_title("training loss on the 1-back task, length 8: one line per seed")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+
 def plot_accuracy_by_position(ax: plt.Axes, runs: Sequence[PositionRun], train_length: int = TRAIN_LENGTH) -> None:
     """Accuracy at each position of the longer test sequences, one thin line per run, the trained length marked."""
     for run in runs:
@@ -309,7 +323,7 @@ def plot_accuracy_by_position(ax: plt.Axes, runs: Sequence[PositionRun], train_l
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(f"trained on length {train_length}, tested on length {len(runs[0].by_position)}: "
                  "one line per seed")
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(fontsize=8, loc="center")
     ax.grid(alpha=0.3)
 
 
@@ -354,9 +368,12 @@ def multihead_steps(mha: MultiheadAttention, x: Tensor) -> HeadSteps:
 
 def plot_attention_maps(
     fig: plt.Figure, maps: Tensor, labels: Sequence[str], titles: Sequence[str], *, colorbar_label: str = "weight α_ij",
-    vmin: float | None = 0.0, vmax: float | None = 1.0,
+    vmin: float | None = 0.0, vmax: float | None = 1.0, label_meaning: str = "letter, position",
 ) -> None:
-    """A row of (query × key) heat maps, one per head, with token labels on both axes and one colour bar."""
+    """A row of (query × key) heat maps, one per head, with token labels on both axes and one colour bar.
+
+    ``label_meaning`` says what the labels are, in the axis titles ("key j (letter, position)").
+    """
     if maps.dim() != 3 or maps.shape[1:] != (len(labels), len(labels)):
         raise ValueError(f"maps must be (n, T, T) with T = {len(labels)} labels, got {tuple(maps.shape)}")
     axes = fig.subplots(1, maps.shape[0], squeeze=False)[0]
@@ -364,8 +381,8 @@ def plot_attention_maps(
         image = ax.imshow(values.numpy(), cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
-        ax.set_xlabel("key j (letter, position)")
-        ax.set_ylabel("query i (letter, position)")
+        ax.set_xlabel(f"key j ({label_meaning})")
+        ax.set_ylabel(f"query i ({label_meaning})")
         ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=list(axes), label=colorbar_label, fraction=0.03, pad=0.02)
 
@@ -394,7 +411,7 @@ class HeadRun:
 
 def train_head_runs(
     head_counts: Sequence[int] = (1, 2), seeds: Sequence[int] = SEEDS, *, offsets: Sequence[int] = (1, 2),
-    length: int = TRAIN_LENGTH, d_model: int = 32, steps: int = 300, lr: float = 2e-2, batch_size: int = 32,
+    length: int = TRAIN_LENGTH, d_model: int = 32, steps: int = 200, lr: float = 3e-2, batch_size: int = 32,
 ) -> list[HeadRun]:
     """Train sinusoidal-position :class:`TinyAttentionModel` s with each head count on the two look-ups.
 
