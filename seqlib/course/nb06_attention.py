@@ -742,11 +742,15 @@ def lookup_explorer(models: Mapping[str, LookupAttention], text: str = LOOKUP_EX
         "model": widgets.ToggleButtons(options=names, value=model, description="model"),
     }
 
+    explorer = Explorer(compute, controls, draw, describe_lookup, figsize=(12.0, 4.2))
+
     def fit_slider(change: dict) -> None:  # a new sequence: the slider spans its tokens
         controls["position"].max = max(1, len(change["new"].split()))
 
+    # observed after the Explorer: a shorter sequence is computed once, when the slider has been clamped to it
+    # (the computation before the clamp stops at the position check, with no figure to draw)
     controls["text"].observe(fit_slider, names="value")
-    return Explorer(compute, controls, draw, describe_lookup, figsize=(12.0, 4.2))
+    return explorer
 
 
 # --------------------------------------------------------------------------------------------------
