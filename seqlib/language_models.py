@@ -226,7 +226,6 @@ def sample(
 # --------------------------------------------------------------------------------------------------
 
 
-@torch.no_grad()
 def evaluate_perplexity(model: nn.Module, corpus: Tensor, batch_size: int = 64, num_steps: int = 50) -> float:
     """Perplexity of ``model`` on every token of ``corpus`` that fits B equal streams.
 
@@ -245,6 +244,17 @@ def evaluate_perplexity(model: nn.Module, corpus: Tensor, batch_size: int = 64, 
     """
     check_eval_corpus("corpus", corpus, batch_size, "batch_size", getattr(model, "vocab_size", None))
     _checks.positive_int("num_steps", num_steps)
+    perplexity = _perplexity(model, corpus, batch_size, num_steps)
+    if math.isnan(perplexity):
+        raise ValueError("the model's logits hold NaN, so its perplexity is undefined (did its training diverge? "
+                         "its parameters may hold NaN)")
+    return perplexity
+
+
+@torch.no_grad()
+def _perplexity(model: nn.Module, corpus: Tensor, batch_size: int, num_steps: int) -> float:
+    """:func:`evaluate_perplexity` without its checks; NaN for a model whose outputs hold NaN (the training
+    loop turns that into ``TrainingDiverged``)."""
     was_training = model.training
     model.eval()
     length = (len(corpus) - 1) // batch_size
@@ -256,9 +266,6 @@ def evaluate_perplexity(model: nn.Module, corpus: Tensor, batch_size: int = 64, 
         chunk = targets[:, start : start + num_steps]  # (B, T)
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk.reshape(-1), reduction="sum").item()
     model.train(was_training)
-    if math.isnan(total):
-        raise ValueError("the model's logits hold NaN, so its perplexity is undefined (did its training diverge? "
-                         "its parameters may hold NaN)")
     return safe_exp(total / (batch_size * length))
 
 
@@ -368,7 +375,7 @@ def train_language_model(
         time_budget_s=time_budget_s,
         lr_schedule=lr_schedule,
         final_lr_fraction=final_lr_fraction,
-        evaluate=lambda: {"val_perplexity": evaluate_perplexity(model, val_corpus, eval_batch_size, num_steps)},
+        evaluate=lambda: {"val_perplexity": _perplexity(model, val_corpus, eval_batch_size, num_steps)},
         eval_every=eval_every,
         on_epoch_start=new_pass,
         after_step=truncate,

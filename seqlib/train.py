@@ -23,7 +23,8 @@ same losses every time (on the same machine and thread count).
 Bad input never passes silently.  Every argument is checked before the first step (a negative ``clip``
 would otherwise turn clipping into gradient ascent, an empty validation set would be found only at the
 end).  And a run that **diverges** stops at once: when a step's loss is NaN or infinite, or when an
-update leaves a parameter NaN or infinite, :func:`train` raises :class:`TrainingDiverged`, whose message
+update leaves a parameter NaN or infinite, or when ``evaluate`` returns a NaN metric (a model whose
+outputs overflowed), :func:`train` raises :class:`TrainingDiverged`, whose message
 names the step and the likely cause, and whose ``result`` holds the run so far (every record and loss up
 to that step, ``stopped_by="diverged"``), so nothing measured is lost.
 """
@@ -112,7 +113,8 @@ class TrainResult:
 
 
 class TrainingDiverged(FloatingPointError):
-    """A training run diverged: a loss, or a parameter after an update, became NaN or infinite.
+    """A training run diverged: a loss, or a parameter after an update, became NaN or infinite (or an
+    evaluation returned NaN).
 
     Raised by :func:`train` (so by every trainer of seqlib) at the first such step.  The message names the
     step and the likely cause.
@@ -229,8 +231,8 @@ def train(
 
     Raises:
         ValueError: a bad argument, before the first step (each message names the argument).
-        TrainingDiverged: a loss, or a parameter after an update, became NaN or infinite; its ``result``
-            holds the run so far.
+        TrainingDiverged: a loss, or a parameter after an update, became NaN or infinite, or ``evaluate``
+            returned a NaN metric; its ``result`` holds the run so far.
     """
     _check_budget(max_steps, max_epochs, time_budget_s)
     if not isinstance(model, nn.Module):
@@ -266,6 +268,12 @@ def train(
         recent = losses[len(losses) - since_record :] if since_record else []
         train_loss = sum(recent) / len(recent) if recent else float("nan")
         metrics = dict(evaluate()) if evaluate is not None else {}
+        undefined = [name for name, value in metrics.items() if isinstance(value, float) and math.isnan(value)]
+        if undefined:  # e.g. a validation perplexity of a model whose outputs overflowed to NaN
+            so_far = (history, losses, step, epoch, seconds)
+            what = f"the evaluation after it gave {undefined[0]} = nan (the training loss of the step was"
+            raise _diverged(step, losses[-1] if losses else math.nan, what, optimizer.param_groups[0]["lr"], clip,
+                            so_far)
         last_loss = losses[-1] if losses else float("nan")
         lr_now = optimizer.param_groups[0]["lr"]
         history.append(TrainRecord(step, epoch, train_loss, last_loss, metrics, lr_now, seconds))
@@ -360,15 +368,22 @@ def _diverged(step: int, loss: float, what: str, lr: float, clip: float | None, 
     closing = ")" if what.endswith("was") else ""
     if losses and what.startswith("the loss"):
         closing = f" (the last finite loss, at step {step - 1}, was {losses[-1]:.4g})"
+    if what.startswith("the evaluation"):
+        closing = ")"
     advice = f"a learning rate too large for this model (lr={lr:g}: try one 10 times smaller)"
     advice += ", with no gradient clipping (try clip=1.0)" if clip is None else ""
     message = (
-        f"training diverged at step {step}: {what} {loss}{closing}. Likely cause: {advice}, or inputs holding "
-        f"NaN or inf. The run so far ({steps} steps, {len(history)} records) is in this error's .result"
+        f"training diverged at step {step}: {what} {loss:.4g}{closing}. Likely cause: {advice}, or inputs holding "
+        f"NaN or inf. The run so far ({_count(steps, 'step')}, {_count(len(history), 'record')}) is in this "
+        f"error's .result"
     )
-    if what.startswith("the update"):
-        message += "; the model's parameters now hold NaN or inf: re-create the model before training again"
+    if what.startswith(("the update", "the evaluation")):
+        message += "; the model's parameters may now hold NaN or inf: re-create the model before training again"
     return TrainingDiverged(message, step, loss, result)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def check_options(

@@ -121,6 +121,31 @@ CASES: dict[str, tuple[Callable[[], object], str]] = {
                                 "src"),
     "seq2seq pad_id outside the vocabulary": (lambda: Seq2SeqTransformer(5, 5, pad_id=7), "pad_id"),
     "toy task unknown": (lambda: toy_batch("shuffle", 2), "task"),
+    # dtypes (issue 15): what torch.nn refuses with its own words, refused here naming the argument
+    "sdpa q float64, k and v float32": (lambda: scaled_dot_product_attention(q4.double(), k4, v4), "k"),
+    "sdpa v float64": (lambda: scaled_dot_product_attention(q4, k4, v4.double()), "v"),
+    "sdpa integer inputs": (lambda: scaled_dot_product_attention(q4.long(), k4.long(), v4.long()), "q"),
+    "sdpa float64 mask, float32 scores": (lambda: scaled_dot_product_attention(
+        q4, k4, v4, attn_mask=torch.zeros(T, S, dtype=torch.float64)), "attn_mask"),
+    "sdpa float64 key_padding_mask": (lambda: scaled_dot_product_attention(
+        q4, k4, v4, key_padding_mask=torch.zeros(B, S, dtype=torch.float64)), "key_padding_mask"),
+    "mha float64 query, float32 module": (_call_mha(query=_x(B, T, E).double()), "query"),
+    "mha integer key": (_call_mha(key=torch.ones(B, S, E, dtype=torch.long)), "key"),
+    "mha float64 attn_mask": (_call_mha(attn_mask=torch.zeros(T, S, dtype=torch.float64)), "attn_mask"),
+    "mha float16 key_padding_mask": (_call_mha(key_padding_mask=torch.zeros(B, S, dtype=torch.float16)),
+                                     "key_padding_mask"),
+    "encoder float64 src": (lambda: _enc_layer()(_x(B, S, E).double()), "src"),
+    "encoder float64 src_mask": (lambda: _enc_layer()(_x(B, S, E), src_mask=torch.zeros(S, S).double()), "src_mask"),
+    "decoder float64 memory": (lambda: _dec_layer()(_x(B, T, E), _x(B, S, E).double()), "memory"),
+    "transformer src not a tensor": (lambda: Transformer(E, H, 1, 1, 16)([[0.0] * E], _x(T, B, E)), "src"),
+    "layer norm float64 input": (lambda: LayerNorm(E)(_x(2, E).double()), "input"),
+    "layer norm integer input": (lambda: LayerNorm(E)(torch.ones(2, E, dtype=torch.long)), "input"),
+    "positional float64 x, float32 table": (lambda: PositionalEncoding(E)(_x(B, 4, E).double()), "x"),
+    "positional integer x (token ids)": (lambda: PositionalEncoding(E)(torch.ones(B, 4, E, dtype=torch.long)), "x"),
+    "positional x not a tensor": (lambda: PositionalEncoding(E)([[0.0] * E]), "x"),
+    "positional float offset": (lambda: PositionalEncoding(E)(_x(B, 4, E), offset=1.5), "offset"),
+    "positional bool offset": (lambda: PositionalEncoding(E)(_x(B, 4, E), offset=True), "offset"),
+    "positional negative offset": (lambda: PositionalEncoding(E, max_len=10)(_x(B, 4, E), offset=-1), "max_len"),
 }
 
 
@@ -135,3 +160,26 @@ def test_bad_input_raises_value_error_naming_the_argument(case: str) -> None:
         call()
     # the argument's name appears as a whole word (so "q" is not satisfied by "query")
     assert re.search(rf"(^|[^\w]){re.escape(argument)}([^\w]|$)", str(error.value)), str(error.value)
+
+
+def test_float64_everywhere_is_accepted_as_torch_nn_accepts_it() -> None:
+    """A mismatch is refused; float64 inputs to float64 modules (and float64 masks with float64 scores) are not."""
+    q, k, v = q4.double(), k4.double(), v4.double()
+    out = scaled_dot_product_attention(q, k, v, attn_mask=torch.zeros(T, S, dtype=torch.float64))
+    assert out.dtype == torch.float64
+    mha = _mha().double()
+    x = _x(B, T, E).double()
+    assert mha(x, x, x, attn_mask=causal_mask(T, dtype=torch.float64))[0].dtype == torch.float64
+    assert _enc_layer().double()(x).dtype == torch.float64
+    assert LayerNorm(E).double()(x).dtype == torch.float64
+    assert PositionalEncoding(E, dtype=torch.float64)(x).dtype == torch.float64
+    assert PositionalEncoding(E)(_x(B, 4, E), offset=torch.tensor(2).item()).shape == (B, 4, E)
+
+
+def test_a_dtype_mismatch_says_how_to_fix_it() -> None:
+    with pytest.raises(ValueError, match=re.escape("query has dtype torch.float64 but the module's parameters have "
+                                                   "dtype torch.float32; convert one of them, e.g. module.to(")):
+        _call_mha(query=_x(B, T, E).double(), key=_x(B, S, E).double(), value=_x(B, S, E).double())()
+    message = "q must be a floating-point tensor, got dtype torch.int64: token ids go through an embedding first"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        scaled_dot_product_attention(q4.long(), k4.long(), v4.long())

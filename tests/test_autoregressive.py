@@ -243,3 +243,18 @@ def test_past_influence_stops_at_the_window_for_ar_but_not_for_the_latent_state(
 # --- the AR explorer --------------------------------------------------------------------------------
 
 
+
+
+# --- bad input (issue 15): the window and latent models train through seqlib.train, so they stop too ---
+
+
+def test_a_diverging_window_model_stops_with_a_message() -> None:
+    from seqlib.train import TrainingDiverged
+
+    series = np.sin(np.arange(200) / 5.0)
+    with pytest.raises(TrainingDiverged, match="training diverged at step 2: the loss is nan"):
+        ar.fit_window_model(series, 4, steps=5, lr=1e30)
+    for fit in (lambda: ar.fit_window_model(series, 4, steps=5, lr=float("inf")),
+                lambda: ar.fit_latent_ar(series, steps=5, lr=float("nan"))):
+        with pytest.raises(ValueError, match="lr must be a finite number"):
+            fit()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -306,3 +308,105 @@ def test_window_split_labels_never_overlap() -> None:
     assert not train_idx & val_idx and max(train_idx) < min(val_idx)
     assert len(train_idx) + len(val_idx) == len(values) - 5
     assert torch.allclose(split.val_labels, torch.tensor(values, dtype=torch.float32)[split.val_label_index])
+
+
+# --- bad input (issue 15): every loader and helper ends in a clear message ------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(LOADERS))
+def test_a_directory_is_a_data_file_error_not_is_a_directory_error(tmp_path: Path, name: str) -> None:
+    with pytest.raises(DataFileError, match="this is a directory, not a data file") as err:
+        LOADERS[name](tmp_path)
+    assert err.value.kind == "missing" and err.value.path == tmp_path
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_file_is_a_data_file_error(tmp_path: Path) -> None:
+    path = _copy(tmp_path, "co2_weekly.csv")
+    path.chmod(0)
+    with pytest.raises(DataFileError, match="data file cannot be read") as err:
+        data.load_co2_weekly(path)
+    assert err.value.kind == "unreadable"
+
+
+def test_a_path_of_the_wrong_type_is_named() -> None:
+    with pytest.raises(TypeError, match="path must be a str or a pathlib.Path"):
+        data.load_sunspots_yearly(3)
+
+
+@pytest.mark.parametrize("missing", ["interpolate", "nan", "drop"])
+def test_a_co2_file_with_every_value_missing_says_so(tmp_path: Path, missing: str) -> None:
+    path = tmp_path / "co2.csv"
+    path.write_text("date,co2\n19580329,\n19580405,\n19580412,\n")
+    with pytest.raises(DataFileError, match=re.escape("line 2: every co2 value is missing (3 rows, all empty)")) as err:
+        data.load_co2_weekly(path, missing=missing, verify=False)
+    assert err.value.kind == "malformed"
+
+
+def test_a_fractional_year_is_malformed_not_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "sun.csv"
+    path.write_text("YEAR,SUNACTIVITY\n1700,5\n1701.5,11\n")
+    with pytest.raises(DataFileError, match=re.escape("line 3: YEAR '1701.5' is not a whole year")):
+        data.load_sunspots_yearly(path, verify=False)
+    path.write_text("YEAR,SUNACTIVITY\n1700.0,5\n1701,11\n")  # a whole year written as a float is fine
+    assert data.load_sunspots_yearly(path, verify=False).dates.astype(int).tolist() == [-270, -269]
+
+
+def test_vocab_refuses_ids_where_tokens_belong_and_the_reverse() -> None:
+    vocab = data.Vocab(list("hello world"))
+    with pytest.raises(TypeError, match=re.escape("Vocab[...] takes a token (str) or a list of tokens, got int (3); "
+                                                  "to turn ids into tokens use vocab.to_tokens(ids)")):
+        vocab[3]
+    with pytest.raises(TypeError, match="got Tensor"):
+        vocab[torch.tensor([1, 2])]
+    with pytest.raises(TypeError, match="Vocab"):
+        vocab[["h", 2]]
+    for ids in (2.0, True, "2", None, torch.tensor([1.0]), np.array([0.5])):
+        with pytest.raises(TypeError, match="ids must"):
+            vocab.to_tokens(ids)
+    with pytest.raises(ValueError, match=re.escape(f"ids must lie in [0, {len(vocab)}), got 99")):
+        vocab.to_tokens(np.int64(99))
+
+
+def test_vocab_takes_numpy_and_tensor_ids_of_any_integer_kind() -> None:
+    vocab = data.Vocab(list("hello world"))
+    token = vocab.idx_to_token[2]
+    for one in (2, np.int64(2), np.int32(2), torch.tensor(2), torch.tensor(2, dtype=torch.int32)):
+        assert vocab.to_tokens(one) == token and vocab.decode(one) == [token]
+    assert vocab.to_tokens(np.array([2, 3])) == [token, vocab.idx_to_token[3]]
+
+
+def test_a_word_vocabulary_decodes_a_single_id_to_one_word() -> None:
+    words = data.Vocab("the time machine the time".split())
+    assert words.decode(torch.tensor(1)) == ["the"]  # not ['t', 'h', 'e']
+    assert words.decode(np.int64(1)) == ["the"] and words.decode(1) == ["the"]
+    assert words.decode(torch.tensor([1, 2])) == ["the", "time"]
+
+
+@pytest.mark.parametrize("max_tokens", [-5, 0, 2.5, True, "10"])
+def test_load_corpus_refuses_a_bad_max_tokens(max_tokens) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"max_tokens must be a positive int, got {max_tokens!r}")):
+        data.load_corpus(max_tokens=max_tokens)
+
+
+def test_load_corpus_refuses_an_unknown_token_kind_before_reading() -> None:
+    with pytest.raises(ValueError, match="token must be 'char' or 'word', got 'words'"):
+        data.load_corpus("words", path="/nonexistent/file.txt")
+
+
+def test_lm_batches_takes_a_list_of_ids_and_refuses_anything_but_integers() -> None:
+    batches = data.lm_batches(list(range(100)), 2, 5)
+    assert batches.corpus.dtype == torch.long and next(iter(batches))[0].shape == (2, 5)
+    assert next(iter(data.lm_batches(np.arange(100), 2, 5)))[0].dtype == torch.long
+    for corpus, message in [(torch.rand(100), "corpus must hold integer token ids, got dtype torch.float32"),
+                            ([0.5] * 100, "corpus must be a 1-D sequence of token ids (ints), got list of float64"),
+                            (torch.ones(100, dtype=torch.bool), "corpus must hold integer token ids")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            data.lm_batches(corpus, 2, 5)
+
+
+def test_sliding_windows_names_a_series_that_is_not_numbers() -> None:
+    with pytest.raises(ValueError, match=re.escape("series must be a 1-D sequence of numbers, got list")):
+        data.sliding_windows(["a", "b", "c"], 1)
+    with pytest.raises(ValueError, match="series must hold real numbers"):
+        data.sliding_windows(torch.tensor([True, False, True]), 1)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -72,3 +76,63 @@ def test_identity_recurrence_sets_w_hh_to_the_identity_and_refuses_gated_cells()
     set_identity_recurrence_(nn.RNN(3, 4))  # torch's too
     with pytest.raises(ValueError, match="plain RNN"):
         set_identity_recurrence_(R.LSTM(3, 4))
+
+
+# --- bad input (issue 15): NaN and inf never reach LAPACK, never spread into W ---------------------------
+
+
+def _with(value: float) -> torch.Tensor:
+    weight = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    weight[1, 2] = value
+    return weight
+
+
+@pytest.mark.parametrize("value,counts", [(float("nan"), "1 NaN and 0 infinite"),
+                                          (float("inf"), "0 NaN and 1 infinite")])
+def test_spectral_radius_refuses_a_matrix_with_nan_or_inf(value, counts):
+    message = f"matrix holds {counts} entries of 16: it has no spectral radius (did training diverge? re-initialise it)"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        spectral_radius(_with(value))
+    with pytest.raises(ValueError, match="matrix must be a Tensor, got list"):
+        spectral_radius([[1.0]])
+
+
+def test_a_nan_matrix_never_reaches_the_eigenvalue_routine_in_a_fresh_process():
+    """The crash the issue saw was in LAPACK itself (a segfault kills the kernel): run it where it cannot hurt."""
+    code = ("import torch; from seqlib.init import spectral_radius as s; W = torch.eye(6); W[0, 0] = float('nan')\n"
+            "try:\n    s(W)\nexcept ValueError as e:\n    print('refused:', e)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("refused: matrix holds 1 NaN"), done.stderr
+
+
+@pytest.mark.parametrize("radius", [float("nan"), float("inf"), -1.0, 0.0, "1", True, None])
+def test_set_spectral_radius_refuses_a_radius_that_is_not_a_positive_finite_number(radius):
+    weight = _with(0.5)
+    before = weight.clone()
+    with pytest.raises(ValueError, match=re.escape(f"radius must be a positive number, got {radius!r}")):
+        set_spectral_radius_(weight, radius)
+    assert torch.equal(weight, before)  # never filled with NaN
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_set_spectral_radius_refuses_a_weight_with_nan_or_inf(value):
+    weight = _with(value)
+    with pytest.raises(ValueError, match=re.escape("weight holds") + ".*" + re.escape("it cannot be rescaled")):
+        set_spectral_radius_(weight, 1.0)
+    with pytest.raises(ValueError, match="weight must be a Tensor"):
+        set_spectral_radius_(weight.tolist(), 1.0)
+
+
+@pytest.mark.parametrize(
+    "bias,message",
+    [(float("nan"), "bias must be a finite number, got nan"), (float("inf"), "bias must be a finite number, got inf"),
+     ("1", "bias must be a real number, got str ('1')"), (torch.tensor([float("nan")] * 5), "bias holds 5 NaN"),
+     (torch.ones(3), "bias must be a number or a floating (H,) = (5,) tensor"),
+     (torch.ones(5, dtype=torch.long), "bias must be a number or a floating (H,) = (5,) tensor")],
+)
+def test_set_forget_bias_refuses_nan_inf_and_wrong_shapes(bias, message):
+    module = R.LSTM(3, 5)
+    before = module.bias_ih_l0.detach().clone()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        set_forget_bias_(module, bias)
+    assert torch.equal(module.bias_ih_l0, before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ from seqlib.language_models import (
     softmax_with_temperature,
     train_language_model,
 )
-from seqlib.train import TrainRecord, cosine_lr
+from seqlib.train import TrainingDiverged, TrainRecord, cosine_lr
 
 F64 = torch.float64
 
@@ -212,3 +213,138 @@ def test_temperature_sharpens_flattens_and_zero_is_the_argmax() -> None:
     for bad in (-0.5, float("nan"), float("inf"), "1", True):
         with pytest.raises(ValueError, match="temperature"):
             softmax_with_temperature(logits, bad)
+
+
+# --- bad input (issue 15) -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ids,bad", [([[1, 10]], 10), ([[-1, 2]], -1), ([[99]], 99)])
+def test_a_token_id_outside_the_vocabulary_is_named(ids, bad):
+    model = make_language_model("gru", 10, 4)
+    message = "tokens must hold token ids in [0, 10) (the vocabulary has V = 10 tokens), got values in "
+    with pytest.raises(ValueError, match=re.escape(message) + rf".*{bad} is not a token of this vocabulary"):
+        model(torch.tensor(ids))
+
+
+def _train_args(corpus, **kwargs):
+    return dict(batch_size=4, num_steps=5, max_steps=3, eval_batch_size=4) | kwargs
+
+
+@pytest.mark.parametrize(
+    "val,message",
+    [
+        (lambda c: c[:3], "val_corpus must be 1-D with more than eval_batch_size=4 tokens, got shape (3,)"),
+        (lambda c: c[:0], "val_corpus must be 1-D with more than eval_batch_size=4 tokens, got shape (0,)"),
+        (lambda c: c[:40].float(), "val_corpus must be an int64 tensor of shape (N,), got torch.float32"),
+        (lambda c: c[:40].reshape(4, 10), "val_corpus must be an int64 tensor of shape (N,), got torch.int64 of "
+                                          "shape (4, 10)"),
+        (lambda c: c[:40] + 100, "val_corpus must hold token ids in [0, "),
+        (lambda c: c[:40].tolist(), "val_corpus must be an int64 tensor of shape (N,), got list"),
+    ],
+)
+def test_a_bad_validation_corpus_is_refused_before_the_first_step(data, val, message):
+    corpus, vocab = data
+    model = make_language_model("rnn", len(vocab), 4)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train_language_model(model, corpus[:1200], val(corpus[1200:]), **_train_args(corpus))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # no step taken
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(clip=-1), "clip must be > 0, got -1 (clip=None: no clipping)"),
+        (dict(lr=float("inf")), "lr must be a finite number, got inf"),
+        (dict(lr_schedule="cosin"), "lr_schedule must be 'constant' or 'cosine', got 'cosin'"),
+        (dict(eval_every=0), "eval_every must be a positive int or None, got 0"),
+        (dict(eval_batch_size=0), "eval_batch_size must be a positive int, got 0"),
+        (dict(progress="yes"), "progress must be a function or None, got str"),
+    ],
+)
+def test_bad_training_options_are_refused_before_the_first_step(data, kwargs, message):
+    corpus, vocab = data
+    model = make_language_model("rnn", len(vocab), 4)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train_language_model(model, corpus[:1200], corpus[1200:], **_train_args(corpus, **kwargs))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_a_training_corpus_outside_the_vocabulary_is_refused(data):
+    corpus, vocab = data
+    model = make_language_model("rnn", len(vocab) - 1, 4)  # one token short of the corpus's vocabulary
+    with pytest.raises(ValueError, match=re.escape(f"train_corpus must hold token ids in [0, {len(vocab) - 1})")):
+        train_language_model(model, corpus[:1200], corpus[:40] * 0, **_train_args(corpus))
+
+
+@pytest.mark.parametrize("eval_every,step,what", [(3, 2, "the loss is nan (the last finite loss, at step 1, was "),
+                                                    (1, 1, "the evaluation after it gave val_perplexity = nan")])
+def test_a_diverging_language_model_stops_with_the_run_so_far(data, eval_every, step, what):
+    corpus, vocab = data
+    torch.manual_seed(0)
+    model = make_language_model("rnn", len(vocab), 8)  # lr 1e30: the first update makes every logit overflow
+    with pytest.raises(TrainingDiverged) as info:
+        train_language_model(model, corpus[:1500], corpus[1500:], **_train_args(corpus, lr=1e30, clip=None,
+                                                                                 max_steps=20, eval_every=eval_every))
+    error = info.value
+    assert error.step == step and f"training diverged at step {step}: {what}" in str(error)
+    assert "(lr=1e+30: try one 10 times smaller), with no gradient clipping (try clip=1.0)" in str(error)
+    assert "The run so far (1 step, 0 records)" in str(error)
+    assert error.result.steps == 1 and error.result.stopped_by == "diverged" and math.isfinite(error.result.losses[0])
+
+
+class _Confident(nn.Module):
+    """Every logit 0 except 1000 on token 0: a loss near 1000 per wrong token, beyond exp's range."""
+
+    def __init__(self, vocab_size: int, scale: float = 1000.0) -> None:
+        super().__init__()
+        self.vocab_size, self.scale = vocab_size, scale
+        self.w = nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, tokens, state=None):
+        logits = torch.zeros(*tokens.shape, self.vocab_size)
+        logits[..., 0] = self.scale * self.w
+        return logits, state
+
+
+def test_a_loss_beyond_709_gives_an_infinite_perplexity_and_training_goes_on(data):
+    corpus, vocab = data
+    assert evaluate_perplexity(_Confident(len(vocab)), corpus, 4, 5) == math.inf
+    result = train_language_model(_Confident(len(vocab)), corpus[:1200], corpus[1200:],
+                                  **_train_args(corpus, lr=1e-9, max_steps=2))
+    assert result.val_perplexity == math.inf and result.train_perplexity == math.inf
+
+
+def test_a_model_with_nan_weights_is_refused_by_evaluation_and_sampling(data):
+    corpus, vocab = data
+    model = make_language_model("rnn", len(vocab), 4)
+    with torch.no_grad():
+        model.head.bias.fill_(float("nan"))
+    with pytest.raises(ValueError, match="the model's logits hold NaN"):
+        evaluate_perplexity(model, corpus, 4, 5)
+    with pytest.raises(ValueError, match="logits hold NaN or \\+inf"):
+        sample(model, vocab, "the", 3, temperature=1.0)
+
+
+@pytest.mark.parametrize("temperature", [1e-320, 5e-324, 1e-300])
+def test_a_tiny_temperature_is_greedy_not_a_crash(data, temperature):
+    logits = torch.tensor([0.5, 2.0, -1.0, 1.9999])
+    probabilities = softmax_with_temperature(logits, temperature)
+    assert torch.equal(probabilities, torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=F64))
+    _, vocab = data
+    model = make_language_model("rnn", len(vocab), 4)
+    greedy = sample(model, vocab, "the", 5, temperature=0)
+    assert sample(model, vocab, "the", 5, temperature=temperature, generator=torch.Generator().manual_seed(0)) == greedy
+
+
+def test_softmax_with_temperature_refuses_bad_logits():
+    for logits, message in [(torch.tensor([1.0, float("nan")]), "logits hold NaN"),
+                            (torch.tensor([1.0, float("inf")]), "logits hold NaN or +inf"),
+                            (torch.full((3,), float("-inf")), "every token of a row"),
+                            (torch.tensor([1, 2]), "logits must be a floating tensor"),
+                            ([1.0, 2.0], "logits must be a Tensor, got list")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            softmax_with_temperature(logits, 1.0)
+    # -inf for some tokens (never possible) is allowed
+    assert softmax_with_temperature(torch.tensor([0.0, float("-inf")]), 0.5).tolist() == [1.0, 0.0]

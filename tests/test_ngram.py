@@ -117,6 +117,9 @@ def test_errors_are_clear() -> None:
         NGramLanguageModel(2, V, "kneser-ney")
     with pytest.raises(ValueError, match="k > 0"):
         NGramLanguageModel(2, V, "add-k", k=0)
+    for k in (float("inf"), float("nan"), True, "1"):  # inf would give every n-gram the same probability silently
+        with pytest.raises(ValueError, match=f"add-k smoothing needs a finite k > 0, got {k!r}"):
+            NGramLanguageModel(2, V, "add-k", k=k)
     with pytest.raises(ValueError, match="64-bit"):
         NGramLanguageModel(20, 5000)
     with pytest.raises(ValueError, match="not been fitted"):

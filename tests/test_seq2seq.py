@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +20,7 @@ from seqlib.seq2seq import (
     toy_batches,
     train_seq2seq,
 )
+from seqlib.train import TrainingDiverged
 
 TINY = {"d_model": 32, "nhead": 4, "num_encoder_layers": 1, "num_decoder_layers": 1, "dim_feedforward": 64}
 
@@ -118,3 +120,64 @@ def test_exact_match_counts_through_eos_only() -> None:
     target = torch.tensor([[5, 6, EOS_ID, PAD_ID], [7, EOS_ID, PAD_ID, PAD_ID]])
     predicted = torch.tensor([[5, 6, EOS_ID], [7, 8, EOS_ID]])
     assert exact_match(predicted, target, EOS_ID, PAD_ID) == 0.5
+
+
+# --- bad input (issue 15) -----------------------------------------------------------------------------
+
+
+def _digits(*rows: list[int]) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.long)
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda m: m(_digits([3, 20]), _digits([BOS_ID, 3])),
+         "src must hold token ids in [0, 13) (the vocabulary has V = 13 tokens), got values in [3, 20]: "
+         "20 is not a token"),
+        (lambda m: m(_digits([3, 4]), _digits([BOS_ID, -1])), "tgt must hold token ids in [0, 13)"),
+        (lambda m: m.encode(_digits([99])), "src must hold token ids in [0, 13)"),
+        (lambda m: m(torch.randint(3, 13, (1, 17)), _digits([BOS_ID])),
+         "src has 17 positions but the model was built with max_len=16 (its positional table ends there)"),
+        (lambda m: greedy_decode(m, _digits([3, 4]), 5, bos_id=13, eos_id=EOS_ID),
+         "bos_id must be a token id in [0, 13) (the vocabulary has V = 13 tokens), got 13"),
+        (lambda m: greedy_decode(m, _digits([3, 4]), 5, bos_id=BOS_ID, eos_id=-3),
+         "eos_id must be a token id in [0, 13)"),
+        (lambda m: greedy_decode(m, _digits([3, 4]), 5, bos_id=1.0, eos_id=EOS_ID),
+         "bos_id must be a token id (an int)"),
+        (lambda m: greedy_decode(m, _digits([3, 4]), 17, BOS_ID, EOS_ID),
+         "max_len=17 is more than the model's max_len=16: its decoder reads at most 16 positions"),
+        (lambda m: greedy_decode(m, _digits([3, 40]), 5, BOS_ID, EOS_ID), "src must hold token ids in [0, 13)"),
+        (lambda m: greedy_decode("model", _digits([3]), 5, BOS_ID, EOS_ID), "model must be a Seq2SeqTransformer"),
+    ],
+)
+def test_ids_and_lengths_outside_the_model_are_named_before_any_step(call, message) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call(_model())
+
+
+def test_greedy_decode_up_to_the_models_max_len_works() -> None:
+    out = greedy_decode(_model(), _digits([3, 4]), 16, BOS_ID, EOS_ID)  # the longest decoding the model can read
+    assert out.shape[1] <= 16
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [(dict(lr="fast"), "lr must be a real number, got str ('fast')"), (dict(lr=float("inf")), "lr must be a finite"),
+     (dict(clip=-1.0), "clip must be > 0, got -1.0 (clip=None: no clipping)"),
+     (dict(progress=3), "progress must be a function or None, got int"), (dict(seed=0.5), "seed must be an int")],
+)
+def test_bad_training_options_are_refused_before_the_first_step(kwargs, message) -> None:
+    model = _model()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train_seq2seq(model, toy_batches("copy", 4), max_steps=2, **kwargs)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_a_diverging_seq2seq_run_stops_at_the_first_nan_loss() -> None:
+    with pytest.raises(TrainingDiverged) as info:
+        train_seq2seq(_model(), toy_batches("copy", 8), max_steps=5, lr=1e30, clip=None)
+    error = info.value
+    assert error.step == 2 and "training diverged at step 2: the loss is nan" in str(error)
+    assert error.result.steps == 1 and len(error.result.losses) == 1

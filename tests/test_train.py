@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pytest
 import torch
 from torch import nn
 
-from seqlib.train import TrainRecord, clip_grad_norm_, cosine_lr, train
+from seqlib.train import TrainingDiverged, TrainRecord, clip_grad_norm_, cosine_lr, safe_exp, train
 
 
 def _regression(seed: int = 0):
@@ -123,3 +124,122 @@ def test_clip_grad_norm_rescales_all_gradients_by_one_factor() -> None:
     assert torch.equal(small.grad, torch.full((2,), 0.1))  # below the threshold: untouched
     with pytest.raises(ValueError, match="max_norm"):
         clip_grad_norm_([small], 0.0)
+
+
+# --- bad input (issue 15): every option is checked before the first step; a diverging run stops at once ---
+
+BAD_OPTIONS = [
+    ({"clip": -1.0}, "clip must be > 0, got -1.0 (clip=None: no clipping)"),  # would be gradient ascent
+    ({"clip": 0}, "clip must be > 0, got 0"),
+    ({"clip": float("nan")}, "clip must be a finite number, got nan"),
+    ({"clip": "1"}, "clip must be a real number, got str ('1')"),
+    ({"lr": float("inf")}, "lr must be a finite number, got inf"),
+    ({"lr": float("nan")}, "lr must be a finite number, got nan"),
+    ({"lr": -0.1}, "lr must be > 0, got -0.1"),
+    ({"lr": 0.0}, "lr must be > 0, got 0.0"),
+    ({"lr": "0.01"}, "lr must be a real number, got str ('0.01')"),
+    ({"lr": True}, "lr must be a real number, got bool (True)"),
+    ({"weight_decay": -1.0}, "weight_decay must be >= 0, got -1.0"),
+    ({"final_lr_fraction": 1.5}, "final_lr_fraction must be <= 1, got 1.5"),
+    ({"final_lr_fraction": -0.1}, "final_lr_fraction must be >= 0, got -0.1"),
+    ({"lr_schedule": "cosin"}, "lr_schedule must be 'constant' or 'cosine', got 'cosin'"),
+    ({"eval_every": 0}, "eval_every must be a positive int or None, got 0"),
+    ({"eval_every": 2.5}, "eval_every must be a positive int or None, got 2.5"),
+    ({"evaluate": {"val": 1.0}}, "evaluate must be a function or None, got dict"),
+    ({"progress": "print"}, "progress must be a function or None, got str"),
+    ({"stop_when": 0.9}, "stop_when must be a function or None, got float"),
+    ({"after_step": 1}, "after_step must be a function or None, got int"),
+    ({"optimizer": "adam"}, "optimizer must be a torch.optim.Optimizer or None, got str"),
+    ({"time_budget_s": float("nan")}, "time_budget_s must be > 0 or None, got nan"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", BAD_OPTIONS, ids=[str(k) for k, _ in BAD_OPTIONS])
+def test_a_bad_option_is_refused_before_the_first_step(kwargs, message) -> None:
+    model, loss_fn = _regression()
+    before = [p.detach().clone() for p in model.parameters()]
+    calls = []
+
+    def counted(batch):
+        calls.append(batch)
+        return loss_fn(batch)
+
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        train(model, itertools.repeat(None), counted, max_steps=5, **kwargs)
+    assert not calls  # no batch was read, no step taken
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_bad_model_batches_and_loss_fn_are_named() -> None:
+    model, loss_fn = _regression()
+    cases = [
+        (lambda: train("a model", [None], loss_fn, max_steps=1), "model must be a torch.nn.Module, got str"),
+        (lambda: train(model, 5, loss_fn, max_steps=1), "batches must be an iterable of batches"),
+        (lambda: train(model, [], loss_fn, max_steps=1), "batches is empty: there is nothing to train on"),
+        (lambda: train(model, iter([]), loss_fn, max_steps=1), "batches gave no batch"),
+        (lambda: train(model, [None], "mse", max_steps=1), "loss_fn must be a function batch -> scalar loss"),
+        (lambda: train(model, [None], lambda _: torch.ones(3, requires_grad=True), max_steps=1),
+         "loss_fn must return a scalar tensor (e.g. a mean over the batch), got a tensor of shape (3,)"),
+        (lambda: train(model, [None], lambda _: 0.5, max_steps=1), "loss_fn must return a scalar tensor"),
+        (lambda: train(model, [None], lambda b: loss_fn(b).detach(), max_steps=1),
+         "does not depend on any trained parameter"),
+        (lambda: train(nn.ReLU(), [None], loss_fn, max_steps=1), "model has no trainable parameters"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            call()
+
+
+def test_a_non_finite_loss_stops_the_run_at_that_step_and_keeps_the_run_so_far() -> None:
+    torch.manual_seed(0)
+    model, loss_fn = _regression()
+    steps = []
+
+    def poisoned(batch):  # step 4 sees a NaN (e.g. a NaN in the data)
+        steps.append(1)
+        loss = loss_fn(batch)
+        return loss * float("nan") if len(steps) == 4 else loss
+
+    before_step_4 = []
+    with pytest.raises(TrainingDiverged) as info:
+        train(model, itertools.repeat(None), poisoned, lr=0.05, max_steps=10, eval_every=2,
+              after_step=lambda: before_step_4.append([p.detach().clone() for p in model.parameters()]))
+    error = info.value
+    assert isinstance(error, FloatingPointError) and error.step == 4 and math.isnan(error.loss)
+    assert str(error).startswith("training diverged at step 4: the loss is nan (the last finite loss, at step 3, was ")
+    assert "lr=0.05" in str(error) and "try clip=1.0" in str(error) and "error's .result" in str(error)
+    result = error.result
+    assert result.stopped_by == "diverged" and result.steps == 3 and len(result.losses) == 3
+    assert all(math.isfinite(loss) for loss in result.losses) and [r.step for r in result.history] == [2]
+    # stopped before the backward pass: the parameters are those after step 3
+    assert all(torch.equal(a, b) for a, b in zip(before_step_4[-1], model.parameters(), strict=True))
+
+
+def test_an_update_that_makes_a_parameter_infinite_stops_the_run() -> None:
+    model, loss_fn = _regression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e33)  # gradients ~1e6: one step overflows float32
+    with pytest.raises(TrainingDiverged) as info:
+        train(model, itertools.repeat(None), lambda b: loss_fn(b) * 1e6, optimizer=optimizer, max_steps=5)
+    error = info.value
+    assert error.step == 1 and math.isfinite(error.loss)
+    assert "training diverged at step 1: the update made a parameter NaN or infinite (the loss before it was" in str(
+        error)
+    assert "lr=1e+33" in str(error) and "re-create the model" in str(error) and "try clip=1.0" in str(error)
+    assert error.result.steps == 1 and error.result.losses == [error.loss] and error.result.history == []
+
+
+def test_a_loss_beyond_709_gives_an_infinite_perplexity_not_an_overflow_error() -> None:
+    record = TrainRecord(1, 0, 800.0, 800.0, {}, 0.1, 0.0)
+    assert record.train_perplexity == math.inf
+    assert safe_exp(800.0) == math.inf and math.isnan(safe_exp(float("nan"))) and safe_exp(0.0) == 1.0
+
+
+def test_a_nan_metric_from_evaluate_stops_the_run_and_keeps_the_earlier_records() -> None:
+    model, loss_fn = _regression()
+    values = iter([1.5, float("nan")])
+    with pytest.raises(TrainingDiverged) as info:
+        train(model, itertools.repeat(None), loss_fn, max_steps=10, eval_every=2,
+              evaluate=lambda: {"val": next(values)})
+    error = info.value
+    assert error.step == 4 and "the evaluation after it gave val = nan" in str(error)
+    assert [r.metrics["val"] for r in error.result.history] == [1.5] and error.result.steps == 4

@@ -21,7 +21,6 @@ shown as a message in place of the figure and kept in ``explorer.error``:
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from typing import Any
 
@@ -79,7 +78,7 @@ class Explorer:
             summary = self.describe(self.result) if self.describe else ""
         except Exception as err:  # noqa: BLE001
             self.error = f"cannot describe: {_described(err)}"
-            summary = f"<b>cannot describe:</b> {html.escape(_described(err), quote=False)}"
+            summary = f"<b>cannot describe:</b> {_escaped(_described(err))}"
         self.summary.value = summary
         # wait=True avoids a flicker while the new figure is drawn; with nothing to draw, clear now
         self.output.clear_output(wait=self.draw is not None)
@@ -91,13 +90,13 @@ class Explorer:
                 except Exception as err:  # noqa: BLE001 - the figure is dropped, the message shown
                     plt.close(fig)
                     self.error = f"cannot draw: {_described(err)}"
-                    self.summary.value = f"{summary}<br><b>cannot draw:</b> {html.escape(_described(err), quote=False)}"
+                    self.summary.value = f"{summary}<br><b>cannot draw:</b> {_escaped(_described(err))}"
                 else:
                     plt.show()
         return self.result
 
     def _show_error(self, what: str, message: str) -> None:
-        self.summary.value = f"<b>{what}:</b> {html.escape(message, quote=False)}"
+        self.summary.value = f"<b>{what}:</b> {_escaped(message)}"
         self.output.clear_output()
 
     def _on_change(self, _change: dict) -> None:
@@ -105,6 +104,12 @@ class Explorer:
 
     def _ipython_display_(self) -> None:
         display(self.widget)
+
+
+def _escaped(text: str) -> str:
+    """``text`` safe inside the summary's HTML: ``&`` and ``<`` escaped (``>`` alone is plain text, so a
+    message such as "lag must be an int >= 1" is stored as it always was)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;")
 
 
 def _described(err: Exception) -> str:

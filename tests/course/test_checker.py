@@ -354,3 +354,20 @@ def test_an_error_raised_alike_by_a_mistake_names_it() -> None:
     assert "Likely mistake: you multiplied entry by entry" in feedback.message and "Hint:" in feedback.message
     other_error = checker._diagnose(only_non_square, lambda a, b: a @ b.T)
     assert "RuntimeError" in other_error.message and "Likely mistake" not in other_error.message
+
+
+# --- bad input (issue 15): whatever is handed to check, the kernel keeps running ------------------------
+
+
+@pytest.mark.parametrize("answer", [None, 5, "my_function", _reference(torch.zeros(1))])
+def test_something_that_is_not_a_function_is_told_so(answer) -> None:
+    feedback = checker._diagnose(TOY, answer)
+    assert feedback.status == "wrong" and "check needs your function itself" in feedback.message
+    assert "without parentheses after its name" in feedback.message
+
+
+def test_an_answer_that_calls_exit_is_reported_not_obeyed() -> None:
+    import sys
+
+    feedback = checker._diagnose(TOY, lambda x: sys.exit(3))
+    assert feedback.status == "wrong" and "your code called exit() (SystemExit 3) on case 1" in feedback.message

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -64,3 +66,31 @@ def test_ngram_rows_are_deterministic_and_pinned() -> None:
     assert [r.val_perplexity for r in ngram_rows(max_n=3)] == [r.val_perplexity for r in rows]
     with pytest.raises(ValueError, match="max_n"):
         ngram_rows(max_n=0)
+
+
+# --- bad input (issue 15): a count is never rounded, a perplexity is a number ---------------------------
+
+
+@pytest.mark.parametrize(
+    "params,message",
+    [(1.5, "params must be a whole number (a count), got 1.5: it is never rounded"),
+     ("12", "params must be a whole number, got str ('12')"), (True, "params must be a whole number, got bool"),
+     (float("nan"), "params must be a whole number (a count), got nan"), (None, "params must be a whole number")],
+)
+def test_add_refuses_params_that_are_not_a_whole_number(params, message) -> None:
+    board = Leaderboard()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        board.add("m", params, 3.0)
+    assert len(board) == 0
+
+
+def test_add_takes_whole_numbers_and_one_element_tensors() -> None:
+    board = Leaderboard()
+    assert board.add("a", 1200.0, torch.tensor(3.5)).params == 1200
+    assert board.add("b", np.int64(7), np.float64(4.0)).val_perplexity == 4.0
+    for value, message in [("3.0", "val_perplexity must be a number, got str"), (True, "got bool"),
+                           (float("nan"), "val_perplexity must be a number >= 1 (inf allowed), got nan")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            board.add("c", 1, value)
+    with pytest.raises(ValueError, match="notes must be a string, got int"):
+        board.add("d", 1, 3.0, notes=5)

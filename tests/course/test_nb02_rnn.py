@@ -247,11 +247,31 @@ def test_temperature_explorer_empty_prefix_is_a_message(lm) -> None:
     assert explorer.error is None and explorer.result.prefix == "a"
 
 
+@pytest.mark.parametrize("temperature", [1e-320, 5e-324, 1e-300])
+def test_a_tiny_temperature_samples_greedily_instead_of_crashing(lm, temperature) -> None:
+    model, vocab, words = lm
+    explorer = temperature_explorer(model, vocab, words, prefix="the ", num_chars=20)
+    explorer.controls["temperature"].value = temperature  # softmax(z / κ) once gave inf / inf = NaN here
+    assert explorer.error is None and explorer.result.entropy_bits == 0.0
+    assert explorer.result.prefix + explorer.result.continuation == sample(model, vocab, "the ", 20, temperature=0)
+
+
+def test_a_nan_temperature_or_an_unknown_character_is_a_message(lm) -> None:
+    model, vocab, words = lm
+    explorer = temperature_explorer(model, vocab, words, prefix="the ", num_chars=5)
+    explorer.controls["temperature"].value = float("nan")
+    message = "temperature must be a finite number >= 0 (0 = greedy), got nan"
+    assert explorer.result is None and explorer.error == message
+    explorer.controls["temperature"].value = 1.0
+    explorer.controls["prefix"].value = "The Time"  # capitals: never in the vocabulary, once read silently as <unk>
+    assert explorer.result is None and "the prefix holds characters the model never saw: 'T'" in explorer.error
+
+
 def test_temperature_summary_escapes_html(lm) -> None:
     model, vocab, words = lm
     explorer = temperature_explorer(model, vocab, words, prefix="<b>", num_chars=3)  # '<' and '>': never seen
     assert explorer.result is None and "characters the model never saw: '<>'" in explorer.error
-    assert "'&lt;&gt;'" in explorer.summary.value and explorer.summary.value.count("<b>") == 1
+    assert "'&lt;>'" in explorer.summary.value and explorer.summary.value.count("<b>") == 1
 
 
 # --- 02.train_step ------------------------------------------------------------------------------------

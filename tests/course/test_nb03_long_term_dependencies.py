@@ -196,6 +196,19 @@ def test_gradient_flow_sliders_change_the_models_and_zero_radius_is_a_message() 
     assert explorer.error is None and 0 < float(explorer.result.rnn.relative[0]) < 1e-6
 
 
+def test_gradient_flow_sliders_at_nan_are_messages_not_a_crash() -> None:
+    """A float slider lets NaN through; it once reached LAPACK (a crashed kernel) and the LSTM (a NaN view)."""
+    ids = torch.randint(5, (2, 9), generator=torch.Generator().manual_seed(0))
+    explorer = gradient_flow_explorer(ids, 5, radius=1.0, forget_bias=0.0, hidden_size=4)
+    explorer.controls["radius"].value = float("nan")
+    assert explorer.result is None and explorer.error == "radius must be a positive number, got nan"
+    explorer.controls["radius"].value = 1.0
+    explorer.controls["forget_bias"].value = float("nan")
+    assert explorer.result is None and explorer.error == "bias must be a finite number, got nan"
+    explorer.controls["forget_bias"].value = 1.0
+    assert explorer.error is None and explorer.result.lstm.forget_bias == 1.0
+
+
 def test_profile_reports_the_bound_and_the_tanh_slope(snippets) -> None:
     for radius in (0.5, 3.0):
         profile = nb03.rnn_gradient_profile(snippets, 6, radius=radius, hidden_size=5)
