@@ -497,13 +497,15 @@ def head_explorer(model: TinyAttentionModel, text: str, head: int = 0, only_this
                             [f"head {view.head}: attention weights{alone}"])
 
     def describe(view: HeadView) -> str:
-        who = f"head {view.head} alone" if view.only_this_head else "all heads"
-        parts = []
+        looks = []
+        answers = []
         for k, m in enumerate((1, 2)):
             weight = "n/a" if math.isnan(view.offset_weights[k]) else f"{view.offset_weights[k]:.2f}"
-            parts.append(f"{m} back: mean weight {weight}, answers “{html.escape(view.predictions[k])}” "
-                         f"({view.right[k]}/{view.answered[k]} right)")
-        return f"head {view.head}; answers with {who}. " + "; ".join(parts)
+            looks.append(f"{weight} on the key {m} back")
+            answers.append(f"{m} back “{html.escape(view.predictions[k])}” ({view.right[k]}/{view.answered[k]} right)")
+        who = f"head {view.head} alone" if view.only_this_head else "all heads"
+        return (f"head {view.head} puts a mean weight of {' and '.join(looks)}. Answers from {who}: "
+                + "; ".join(answers))
 
     controls = {
         "text": widgets.Text(value=text, description="letters", continuous_update=False),
