@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from seqlib.positional import PositionalEncoding
 from seqlib.train import TrainResult, train
-from seqlib.transformer import EncoderLayerTrace, LayerNorm, TransformerEncoder, TransformerEncoderLayer
+from seqlib.transformer import EncoderLayerTrace, EncoderTrace, LayerNorm, TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "ARMS",
@@ -199,7 +199,7 @@ class EncoderLayerVariant(TransformerEncoderLayer):
     def forward(
         self, src: Tensor, src_mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
         is_causal: bool = False, *, return_trace: bool = False,
-    ):
+    ) -> Tensor | tuple[Tensor, EncoderLayerTrace]:
         """As :meth:`TransformerEncoderLayer.forward` (same arguments, same results)."""
         if self.residual and self.layer_norm:
             return super().forward(src, src_mask, src_key_padding_mask, is_causal, return_trace=return_trace)
@@ -351,7 +351,7 @@ class MaskedCharEncoder(nn.Module):
     def mask_id(self) -> int:
         return self.vocab_size
 
-    def forward(self, ids: Tensor, *, return_trace: bool = False):
+    def forward(self, ids: Tensor, *, return_trace: bool = False) -> Tensor | tuple[Tensor, EncoderTrace]:
         """``ids`` (B, T) → logits (B, T, V); with ``return_trace``, also the encoder's
         :class:`~seqlib.transformer.EncoderTrace` (one (B, nhead, T, T) weight tensor per layer)."""
         if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype != torch.long:

@@ -597,7 +597,7 @@ register(
         hint=(
             "normalise each position's vector of features on its own: its mean and its variance come from its "
             "own d features, never from other positions or other samples. The variance is the plain mean of the "
-            "squared deviations (as torch.nn.LayerNorm), ε sits inside the square root, and γ scales what β "
+            "squared deviations (as torch's LayerNorm computes it), ε sits inside the square root, and γ scales what β "
             "then shifts."
         ),
         reference=layer_norm,
