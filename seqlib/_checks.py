@@ -110,6 +110,18 @@ def real_number(
     return number
 
 
+def whole_number(name: str, value: object) -> int:
+    """``value`` as an int when it is a whole number (an int, a NumPy integer, or a float such as ``1200.0``
+    that is one); ``ValueError`` otherwise: a count is never rounded (1.5 is refused, not stored as 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a whole number, got {type(value).__name__} ({value!r})")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if not math.isfinite(value) or not float(value).is_integer():
+        raise ValueError(f"{name} must be a whole number (a count), got {value!r}: it is never rounded")
+    return int(value)
+
+
 def optional_positive_number(name: str, value: object, meaning: str) -> float | None:
     """``None``, or ``value`` as a finite float > 0; ``meaning`` says what None means (for the message)."""
     if value is None:

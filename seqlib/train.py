@@ -357,9 +357,9 @@ def _loss_value(loss: object) -> float:
 
 
 def _all_finite(parameters: list[Tensor]) -> bool:
-    """True when no parameter holds NaN or ±inf (one sum per tensor: NaN and inf survive a sum)."""
+    """True when no parameter holds NaN or ±inf."""
     with torch.no_grad():
-        return all(math.isfinite(float(p.sum())) for p in parameters if p.is_floating_point())
+        return all(bool(torch.isfinite(p).all()) for p in parameters if p.is_floating_point() or p.is_complex())
 
 
 def _diverged(step: int, loss: float, what: str, lr: float, clip: float | None, so_far: tuple) -> TrainingDiverged:

@@ -109,3 +109,68 @@ def test_mask_accepts_none_bool_and_float_of_the_expected_shape() -> None:
             _checks.mask, "attn_mask", torch.zeros(2, 3, dtype=torch.long), (2, 3), "(T, S)")
     _raises(ValueError, "key_padding_mask must have shape (B, S) = (2, 3), got (2, 4)",
             _checks.mask, "key_padding_mask", torch.zeros(2, 4, dtype=torch.bool), (2, 3), "(B, S)")
+
+
+# --- the checks added for issue 15 (bad input never passes silently) ------------------------------------
+
+
+def test_real_number_refuses_nan_inf_bools_strings_and_out_of_range() -> None:
+    assert _checks.real_number("lr", 3) == 3.0 and _checks.real_number("lr", np.float32(0.5)) == 0.5
+    assert _checks.real_number("t", float("inf"), allow_inf=True) == float("inf")
+    _raises(ValueError, "lr must be a finite number, got nan", _checks.real_number, "lr", float("nan"))
+    _raises(ValueError, "lr must be a finite number, got inf", _checks.real_number, "lr", float("inf"))
+    _raises(ValueError, "lr must be a real number, got bool (True)", _checks.real_number, "lr", True)
+    _raises(ValueError, "lr must be a real number, got str ('1')", _checks.real_number, "lr", "1")
+    _raises(ValueError, "lr must be a real number, got complex (1j)", _checks.real_number, "lr", 1j)
+    _raises(ValueError, "lr must be > 0, got 0", _checks.real_number, "lr", 0, minimum=0.0, exclusive=True)
+    _raises(ValueError, "p must be >= 0, got -1", _checks.real_number, "p", -1, minimum=0.0)
+    _raises(ValueError, "p must be <= 1, got 2", _checks.real_number, "p", 2, maximum=1.0)
+    assert _checks.optional_positive_number("clip", None, "no clipping") is None
+    _raises(ValueError, "clip must be > 0, got -1 (clip=None: no clipping)", _checks.optional_positive_number,
+            "clip", -1, "no clipping")
+
+
+def test_whole_number_never_rounds() -> None:
+    assert _checks.whole_number("params", 1200.0) == 1200 and _checks.whole_number("params", np.int64(3)) == 3
+    _raises(ValueError, "params must be a whole number (a count), got 1.5: it is never rounded",
+            _checks.whole_number, "params", 1.5)
+    _raises(ValueError, "params must be a whole number, got str ('12')", _checks.whole_number, "params", "12")
+
+
+def test_callable_or_none_and_finite_tensor() -> None:
+    _checks.callable_or_none("progress", None)
+    _checks.callable_or_none("progress", print)
+    _raises(ValueError, "progress must be a function or None, got int (3)", _checks.callable_or_none, "progress", 3)
+    _checks.finite_tensor("w", torch.ones(3))
+    _checks.finite_tensor("ids", torch.arange(3))  # integers are always finite
+    _raises(ValueError, "w holds 1 NaN and 1 infinite entries of 3: a diverged run?", _checks.finite_tensor, "w",
+            torch.tensor([1.0, float("nan"), float("-inf")]), "a diverged run?")
+
+
+def test_token_tensor_and_token_id_name_the_bad_id() -> None:
+    ids = torch.tensor([[1, 2], [3, 0]])
+    assert _checks.token_tensor("tokens", ids, 4) is ids
+    _raises(TypeError, "tokens must be an int64 tensor of shape (B, T), got torch.float32 of shape (2, 2)",
+            _checks.token_tensor, "tokens", ids.float(), 4)
+    _raises(ValueError, "corpus must be an int64 tensor of shape (N,), got list", _checks.token_tensor, "corpus",
+            [1, 2], 4, dims=1, legend="(N,)", type_error=ValueError)
+    _raises(ValueError, "tokens must hold token ids in [0, 3) (the vocabulary has V = 3 tokens), got values in "
+            "[0, 3]: 3 is not a token of this vocabulary", _checks.token_tensor, "tokens", ids, 3)
+    _raises(ValueError, "ids must hold token ids >= 0, got -1", _checks.token_tensor, "ids", ids - 1, None)
+    assert _checks.token_id("bos_id", np.int64(2), 4) == 2
+    _raises(ValueError, "bos_id must be a token id in [0, 4) (the vocabulary has V = 4 tokens), got 4",
+            _checks.token_id, "bos_id", 4, 4)
+    _raises(ValueError, "bos_id must be a token id (an int), got float (1.0)", _checks.token_id, "bos_id", 1.0, 4)
+
+
+def test_floating_like_mirrors_torch_nn_with_a_named_argument_and_the_fix() -> None:
+    x = torch.ones(2, 3)
+    assert _checks.floating_like("x", x, torch.float32, "the module's parameters") is x
+    _raises(ValueError, "x has dtype torch.float64 but the module's parameters have dtype torch.float32; convert one "
+            "of them, e.g. x.to(torch.float32)", _checks.floating_like, "x", x.double(), torch.float32,
+            "the module's parameters")
+    _raises(ValueError, "x must be a floating-point tensor (torch.float32, as the table), got dtype torch.int64: "
+            "token ids go through an embedding first", _checks.floating_like, "x", x.long(), torch.float32, "the table")
+    _raises(ValueError, "attn_mask is a floating mask of dtype torch.float64 but the scores it is added to have dtype "
+            "torch.float32; use attn_mask.to(torch.float32), or a bool mask (True = may not attend)", _checks.mask,
+            "attn_mask", torch.zeros(2, 2).double(), None, "", torch.float32)

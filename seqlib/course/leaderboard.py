@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from seqlib import _checks
 from seqlib.data import Vocab, load_corpus, split_sequence
 from seqlib.ngram import NGramLanguageModel
 
@@ -116,8 +117,8 @@ class Leaderboard:
         ``params`` a whole number (an int, a NumPy integer, or a float such as ``1200.0`` that is one; never
         rounded: 1.5 is refused); ``val_perplexity`` a real number >= 1 (inf allowed), e.g. a float or a
         one-element tensor; ``notes`` and ``notebook`` strings."""
-        row = LeaderboardRow(name, _whole_number("params", params), _real("val_perplexity", val_perplexity), notes,
-                             notebook)
+        params = _checks.whole_number("params", params)
+        row = LeaderboardRow(name, params, _real("val_perplexity", val_perplexity), notes, notebook)
         self._append(row)
         return row
 
@@ -174,17 +175,6 @@ class Leaderboard:
             f'<table class="seqlib-leaderboard"><caption>{caption}</caption>'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         )
-
-
-def _whole_number(name: str, value: object) -> int:
-    """``value`` as an int when it is a whole number (int, NumPy integer, integral float); else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a whole number, got {type(value).__name__} ({value!r})")
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if not math.isfinite(value) or not float(value).is_integer():
-        raise ValueError(f"{name} must be a whole number (a count), got {value!r}: it is never rounded")
-    return int(value)
 
 
 def _real(name: str, value: object) -> float:
