@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-RESULT_SCRIPTS = ["recall_task.py", "lstm_char_model.py", "rnn_lm_seeds.py", "gru_vs_lstm.py"]
+# every bench script that writes a file the course ships (found by what it names, so a new one is checked too)
+RESULT_SCRIPTS = sorted(
+    path.name for path in BENCH.glob("*.py")
+    if path.name != "_results.py" and any(word in path.read_text(encoding="utf-8")
+                                          for word in ("RESULTS_PATH", "CHECKPOINT_PATH", "SEEDS_PATH", "data/results"))
+)
 
 
 @pytest.fixture()
@@ -66,6 +71,10 @@ def test_an_interrupted_write_leaves_the_previous_file_whole(results, tmp_path: 
     with pytest.raises(KeyboardInterrupt):
         results.write_atomically(target, interrupted)
     assert target.read_text() == '{"old": 1}\n' and sorted(p.name for p in target.parent.iterdir()) == ["result.json"]
+
+
+def test_the_result_scripts_are_found() -> None:
+    assert {"recall_task.py", "lstm_char_model.py", "rnn_lm_seeds.py", "gru_vs_lstm.py"} <= set(RESULT_SCRIPTS)
 
 
 @pytest.mark.parametrize("script", RESULT_SCRIPTS)
