@@ -5,6 +5,10 @@ Vaswani et al. (2017), section 3.5:
     PE(pos, 2i)   = sin(pos / 10000^(2i / d_model))
     PE(pos, 2i+1) = cos(pos / 10000^(2i / d_model))
 
+Moving by m positions is one fixed linear map of the table, the same at every position:
+``PE(p + m) = R(m) PE(p)``, one 2×2 rotation per sine/cosine pair (:func:`offset_rotation`, with the
+pairs' frequencies ω_ℓ from :func:`frequencies`).
+
 Shape legend: B batch, T sequence length, d ``d_model``.
 """
 
@@ -17,7 +21,7 @@ from torch import Tensor, nn
 
 from seqlib import _checks
 
-__all__ = ["PositionalEncoding", "sinusoidal_positional_encoding"]
+__all__ = ["PositionalEncoding", "frequencies", "offset_rotation", "sinusoidal_positional_encoding"]
 
 
 def sinusoidal_positional_encoding(
@@ -110,3 +114,54 @@ class PositionalEncoding(nn.Module):
         if x.dim() == 3 and not self.batch_first:
             positions = positions.unsqueeze(1)  # (T, 1, d)
         return self.dropout(x + positions)
+
+
+# --- the offset rotation of the sinusoidal table --------------------------------------------------
+
+
+def frequencies(d_model: int, *, base: float = 10000.0) -> Tensor:
+    """ω_ℓ = base^(-2ℓ / d_model) for the pairs ℓ = 0 .. d_model/2 - 1, float64 ``(d_model // 2,)``.
+
+    Pair ℓ is columns ``2ℓ`` (sine) and ``2ℓ + 1`` (cosine) of the sinusoidal table.
+    """
+    _checks.positive_int("d_model", d_model)
+    pair = torch.arange(d_model // 2, dtype=torch.float64)  # ℓ
+    return torch.exp(-math.log(base) * 2 * pair / d_model)  # (d/2,)
+
+
+def offset_rotation(offset: int | float, d_model: int, *, base: float = 10000.0) -> Tensor:
+    """The ``(d, d)`` matrix R(m) with ``PE(p + m) = R(m) PE(p)`` for every position p.
+
+    Block-diagonal: for pair ℓ with angle a = m ω_ℓ, acting on the column (sin pω, cos pω),
+
+        [sin (p+m)ω]   [ cos a   sin a ] [sin pω]
+        [cos (p+m)ω] = [-sin a   cos a ] [cos pω]      (the angle-addition formulas)
+
+    a rotation by -a in the (sine, cosine) plane.  It depends on m only, not on p: moving by m
+    positions is the same linear map everywhere.  R(m)ᵀ = R(-m).
+
+    Args:
+        offset: m, any real (an int for a shift by whole positions).
+        d_model: even; with an odd d_model the last sine has no cosine partner and no such matrix exists.
+        base: the 10000 of the paper.
+
+    Returns:
+        float64 ``(d_model, d_model)``; row vectors: ``PE[p + m] = PE[p] @ R(m).T``.
+    """
+    _checks.positive_int("d_model", d_model)
+    if d_model % 2:
+        raise ValueError(
+            f"d_model must be even for an offset rotation, got {d_model}: the last sine column has no cosine "
+            "partner, so PE(p + m) is not a linear function of PE(p)"
+        )
+    if isinstance(offset, bool) or not isinstance(offset, int | float) or not math.isfinite(offset):
+        raise ValueError(f"offset must be a finite number, got {offset!r}")
+    angle = offset * frequencies(d_model, base=base)  # (d/2,)  a_ℓ = m ω_ℓ
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rotation = torch.zeros(d_model, d_model, dtype=torch.float64)
+    even, odd = torch.arange(0, d_model, 2), torch.arange(1, d_model, 2)
+    # sin((p+m)ω) = sin(pω) cos(mω) + cos(pω) sin(mω)
+    rotation[even, even], rotation[even, odd] = cos, sin
+    # cos((p+m)ω) = cos(pω) cos(mω) - sin(pω) sin(mω)
+    rotation[odd, even], rotation[odd, odd] = -sin, cos
+    return rotation

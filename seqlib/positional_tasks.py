@@ -15,15 +15,14 @@ where they stand.  This module gives
   offset; its trace keeps every step, and ``keep_heads`` silences heads to see what each one does;
 * its training through :func:`seqlib.train.train` (:func:`train_lookback`) and its scores
   (:func:`lookback_accuracy`, :func:`head_offset_weights`);
-* the offset rotation of the sinusoidal table (:func:`offset_rotation`): ``PE(p + m) = R(m) PE(p)``,
-  one 2×2 rotation per frequency pair (a property of :func:`seqlib.positional.sinusoidal_positional_encoding`).
+* (the offset rotation of the sinusoidal table, ``PE(p + m) = R(m) PE(p)``, is a property of the table
+  and lives with it: :func:`seqlib.positional.offset_rotation`).
 
 Shape legend: B batch, T sequence length, V vocabulary size, d ``d_model``, n heads, M offsets.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
@@ -42,13 +41,11 @@ __all__ = [
     "LookbackBatch",
     "TinyAttentionModel",
     "TinyAttentionTrace",
-    "frequencies",
     "head_offset_weights",
     "lookback_accuracy",
     "lookback_accuracy_by_position",
     "lookback_batch",
     "lookback_batches",
-    "offset_rotation",
     "position_blind_ceiling",
     "train_lookback",
 ]
@@ -57,57 +54,6 @@ IGNORE = -100
 """Target of a position that has no answer (``i < m``); ``F.cross_entropy``'s ``ignore_index``."""
 
 POSITION_KINDS = ("none", "sinusoidal", "learned")
-
-
-# --- the offset rotation of the sinusoidal table --------------------------------------------------
-
-
-def frequencies(d_model: int, *, base: float = 10000.0) -> Tensor:
-    """ω_ℓ = base^(-2ℓ / d_model) for the pairs ℓ = 0 .. d_model/2 - 1, float64 ``(d_model // 2,)``.
-
-    Pair ℓ is columns ``2ℓ`` (sine) and ``2ℓ + 1`` (cosine) of the sinusoidal table.
-    """
-    _checks.positive_int("d_model", d_model)
-    pair = torch.arange(d_model // 2, dtype=torch.float64)  # ℓ
-    return torch.exp(-math.log(base) * 2 * pair / d_model)  # (d/2,)
-
-
-def offset_rotation(offset: int | float, d_model: int, *, base: float = 10000.0) -> Tensor:
-    """The ``(d, d)`` matrix R(m) with ``PE(p + m) = R(m) PE(p)`` for every position p.
-
-    Block-diagonal: for pair ℓ with angle a = m ω_ℓ, acting on the column (sin pω, cos pω),
-
-        [sin (p+m)ω]   [ cos a   sin a ] [sin pω]
-        [cos (p+m)ω] = [-sin a   cos a ] [cos pω]      (the angle-addition formulas)
-
-    a rotation by -a in the (sine, cosine) plane.  It depends on m only, not on p: moving by m
-    positions is the same linear map everywhere.  R(m)ᵀ = R(-m).
-
-    Args:
-        offset: m, any real (an int for a shift by whole positions).
-        d_model: even; with an odd d_model the last sine has no cosine partner and no such matrix exists.
-        base: the 10000 of the paper.
-
-    Returns:
-        float64 ``(d_model, d_model)``; row vectors: ``PE[p + m] = PE[p] @ R(m).T``.
-    """
-    _checks.positive_int("d_model", d_model)
-    if d_model % 2:
-        raise ValueError(
-            f"d_model must be even for an offset rotation, got {d_model}: the last sine column has no cosine "
-            "partner, so PE(p + m) is not a linear function of PE(p)"
-        )
-    if isinstance(offset, bool) or not isinstance(offset, int | float) or not math.isfinite(offset):
-        raise ValueError(f"offset must be a finite number, got {offset!r}")
-    angle = offset * frequencies(d_model, base=base)  # (d/2,)  a_ℓ = m ω_ℓ
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    rotation = torch.zeros(d_model, d_model, dtype=torch.float64)
-    even, odd = torch.arange(0, d_model, 2), torch.arange(1, d_model, 2)
-    # sin((p+m)ω) = sin(pω) cos(mω) + cos(pω) sin(mω)
-    rotation[even, even], rotation[even, odd] = cos, sin
-    # cos((p+m)ω) = cos(pω) cos(mω) - sin(pω) sin(mω)
-    rotation[odd, even], rotation[odd, odd] = -sin, cos
-    return rotation
 
 
 # --- the look-back task ---------------------------------------------------------------------------

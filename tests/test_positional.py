@@ -1,4 +1,4 @@
-"""seqlib.positional: the paper's sinusoidal table and the PositionalEncoding module."""
+"""seqlib.positional: the paper's sinusoidal table, its offset rotation and the PositionalEncoding module."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from seqlib.positional import PositionalEncoding, sinusoidal_positional_encoding
+from seqlib.positional import PositionalEncoding, frequencies, offset_rotation, sinusoidal_positional_encoding
+
+F64 = torch.float64
 
 
 @pytest.mark.parametrize("d_model", [6, 7, 16])
@@ -57,3 +59,52 @@ def test_dropout_only_in_training() -> None:
     x = torch.ones(2, 3, 4)
     torch.testing.assert_close(module(x), x + module.table[:3])
     assert (module.train()(x) == 0).any()
+
+
+# --- the offset rotation --------------------------------------------------------------------------
+
+
+def test_frequencies_are_the_tables_pairs() -> None:
+    omega = frequencies(16)
+    assert omega.shape == (8,) and omega.dtype == F64 and omega[0] == 1.0
+    table = sinusoidal_positional_encoding(5, 16, dtype=F64)
+    torch.testing.assert_close(table[3, 0::2], torch.sin(3 * omega))
+    torch.testing.assert_close(table[3, 1::2], torch.cos(3 * omega))
+
+
+@pytest.mark.parametrize("d_model", [2, 8, 32])
+@pytest.mark.parametrize("offset", [1, 3, -4, 17, 0.5])
+def test_rotation_moves_every_position_by_the_offset(d_model: int, offset: float) -> None:
+    table = sinusoidal_positional_encoding(80, d_model, dtype=F64)
+    R = offset_rotation(offset, d_model)
+    assert R.shape == (d_model, d_model) and R.dtype == F64
+    if float(offset).is_integer():
+        p = torch.arange(max(0, -int(offset)), 80 - max(0, int(offset)))
+        torch.testing.assert_close(table[p] @ R.T, table[p + int(offset)], atol=1e-12, rtol=0)
+    else:  # a fractional offset: compare with the formula at p + m
+        omega = frequencies(d_model)
+        angle = (torch.arange(10, dtype=F64)[:, None] + offset) * omega
+        shifted = torch.stack([torch.sin(angle), torch.cos(angle)], dim=-1).flatten(1)
+        torch.testing.assert_close(table[:10] @ R.T, shifted, atol=1e-12, rtol=0)
+
+
+def test_rotation_is_block_diagonal_orthogonal_and_composes() -> None:
+    R3, R_3, R2, R5 = (offset_rotation(m, 12) for m in (3, -3, 2, 5))
+    eye = torch.eye(12, dtype=F64)
+    torch.testing.assert_close(R3.T @ R3, eye)
+    torch.testing.assert_close(R3.T, R_3)
+    torch.testing.assert_close(R2 @ R3, R5)
+    torch.testing.assert_close(offset_rotation(0, 12), eye)
+    blocks = torch.block_diag(*[torch.ones(2, 2, dtype=F64)] * 6)
+    assert (R3[blocks == 0] == 0).all()
+
+
+def test_rotation_refuses_odd_widths_and_bad_offsets() -> None:
+    with pytest.raises(ValueError, match="d_model must be even"):
+        offset_rotation(1, 7)
+    with pytest.raises(ValueError, match="offset must be a finite number"):
+        offset_rotation(math.inf, 8)
+    with pytest.raises(ValueError, match="offset must be a finite number"):
+        offset_rotation(True, 8)
+    with pytest.raises(ValueError, match="d_model must be a positive int"):
+        offset_rotation(1, 0)

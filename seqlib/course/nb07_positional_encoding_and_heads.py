@@ -7,7 +7,7 @@
   measures whether shuffling the input only shuffles the output.
 * **The sinusoidal table**: :func:`plot_pe_heatmap`, :func:`plot_pe_curves`, :func:`plot_pe_similarity`,
   and the offset rotation ``PE(p + m) = R(m) PE(p)`` (:func:`rotation_errors`, :func:`plot_rotation`; the
-  matrix is :func:`seqlib.positional_tasks.offset_rotation`).
+  matrix is :func:`seqlib.positional.offset_rotation`).
 * **A task that needs order**: the look-back task of :mod:`seqlib.positional_tasks`, trained with every kind
   of positions over seeds (:func:`train_position_runs`), scored per position beyond the trained length
   (:func:`plot_accuracy_by_position`).
@@ -38,15 +38,13 @@ from torch import Tensor, nn
 from seqlib.attention import MultiheadAttention, MultiheadAttentionTrace
 from seqlib.course.checker import Exercise, Mistake, register
 from seqlib.course.explorer import Explorer
-from seqlib.positional import PositionalEncoding, sinusoidal_positional_encoding
+from seqlib.positional import PositionalEncoding, frequencies, offset_rotation, sinusoidal_positional_encoding
 from seqlib.positional_tasks import (
     POSITION_KINDS,
     TinyAttentionModel,
-    frequencies,
     head_offset_weights,
     lookback_accuracy,
     lookback_accuracy_by_position,
-    offset_rotation,
     train_lookback,
 )
 

@@ -14,8 +14,8 @@ import torch  # noqa: E402
 import seqlib  # noqa: E402
 from seqlib.course import nb07_positional_encoding_and_heads as nb07  # noqa: E402
 from seqlib.course.checker import EXERCISES  # noqa: E402
-from seqlib.positional import sinusoidal_positional_encoding  # noqa: E402
-from seqlib.positional_tasks import TinyAttentionModel, offset_rotation  # noqa: E402
+from seqlib.positional import offset_rotation, sinusoidal_positional_encoding  # noqa: E402
+from seqlib.positional_tasks import TinyAttentionModel  # noqa: E402
 
 F64 = torch.float64
 NAMES = sorted(name for name in EXERCISES if name.startswith("07."))
