@@ -14,8 +14,10 @@ seed of ``--seeds``:
 
 Settings (``--settings``): ``2 layers`` (the notebook's size, learning rate 0.02, every arm),
 ``2 layers, lr 0.01`` (pre-norm and post-norm at half the learning rate: post-norm's fair chance),
-``6 layers`` (every arm, learning rate 0.02) and ``12 layers`` (pre-norm and no layer norm: does the
-LayerNorm-free stack, whose activations grow with depth at initialisation, still train?).  Every run
+``6 layers`` (every arm, learning rate 0.02), and ``12 layers`` and ``12 layers, lr 0.005`` (pre-norm and
+no layer norm: does the LayerNorm-free stack, whose activations grow with depth at initialisation, still
+train?).  A run that diverges (``seqlib.train.TrainingDiverged``: a loss or a parameter became NaN or
+infinite) is recorded with the step where it did and the records made before it.  Every run
 is evaluated every ``--eval-every`` steps on the notebook's 2000 validation windows with one hidden
 character each (``nb08_transformer_encoder.task_data``), and records its losses, its accuracy curve, how
 far each head looks before and after training, and how different its layers are after training (they
@@ -64,6 +66,7 @@ from seqlib.course.nb08_transformer_encoder import (  # noqa: E402
     task_data,
 )
 from seqlib.encoder_tasks import ARMS, MaskedCharConfig, build_masked_char_encoder, train_masked_encoder  # noqa: E402
+from seqlib.train import TrainingDiverged  # noqa: E402
 
 SHIPPED = {"out": RESULTS_PATH}  # the file notebook 08 reads
 SETTINGS = {
@@ -71,6 +74,7 @@ SETTINGS = {
     "2 layers, lr 0.01": {"num_layers": 2, "lr": 0.01, "arms": ["pre-norm", "post-norm"]},
     "6 layers": {"num_layers": 6, "lr": 0.02, "arms": list(ARMS)},
     "12 layers": {"num_layers": 12, "lr": 0.02, "arms": ["pre-norm", "no layer norm"]},
+    "12 layers, lr 0.005": {"num_layers": 12, "lr": 0.005, "arms": ["pre-norm", "no layer norm"]},
 }
 
 
@@ -94,9 +98,15 @@ def train_one(setting: str, arm: str, seed: int, config: MaskedCharConfig, eval_
     model = build_masked_char_encoder(config, len(data.vocab), seed)
     before = head_distances(model, data.eval_batch), head_distances(model, data.eval_batch, gaps_only=True)
     load_before = os.getloadavg()[0]
-    result = train_masked_encoder(model, data.train, config, seed, data.eval_batch, eval_every)
-    after = head_distances(model, data.eval_batch), head_distances(model, data.eval_batch, gaps_only=True)
+    try:
+        result = train_masked_encoder(model, data.train, config, seed, data.eval_batch, eval_every)
+        diverged_at = None
+    except TrainingDiverged as err:  # a loss or a parameter became NaN or infinite: keep what came before
+        result, diverged_at = err.result, err.step
     last = result.losses[-eval_every:]
+    finite = diverged_at is None
+    after = (head_distances(model, data.eval_batch), head_distances(model, data.eval_batch, gaps_only=True)) \
+        if finite else (None, None)
     run = {
         "setting": setting,
         "arm": arm,
@@ -106,19 +116,22 @@ def train_one(setting: str, arm: str, seed: int, config: MaskedCharConfig, eval_
         "curve": [{"step": r.step, "train_loss": round(r.train_loss, 6), "accuracy": r.metrics["accuracy"]}
                   for r in result.history],
         "losses": [round(loss, 6) for loss in result.losses],
-        "accuracy": result.final.metrics["accuracy"],
-        "final_loss": round(sum(last) / len(last), 6),
+        "diverged_at": diverged_at,
+        "accuracy": result.final.metrics["accuracy"] if finite else None,
+        "final_loss": round(sum(last) / len(last), 6) if finite else None,
         "distance_before": _rounded(before[0]),
-        "distance_after": _rounded(after[0]),
+        "distance_after": _rounded(after[0]) if finite else None,
         "gap_distance_before": _rounded(before[1]),
-        "gap_distance_after": _rounded(after[1]),
-        "layer_difference": round(layer_difference(model), 6),
+        "gap_distance_after": _rounded(after[1]) if finite else None,
+        "layer_difference": round(layer_difference(model), 6) if finite else None,
         "seconds": round(result.seconds, 2),
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
     }
-    print(f"{setting:18s} {arm:14s} seed {seed}: accuracy {run['accuracy']:.3f}, final loss {run['final_loss']:.3f}, "
-          f"{result.seconds:5.1f} s (load {run['load_before']:.1f} -> {run['load_after']:.1f})", flush=True)
+    outcome = (f"accuracy {run['accuracy']:.3f}, final loss {run['final_loss']:.3f}" if finite
+               else f"diverged at step {diverged_at}")
+    print(f"{setting:19s} {arm:14s} seed {seed}: {outcome}, {result.seconds:5.1f} s "
+          f"(load {run['load_before']:.1f} -> {run['load_after']:.1f})", flush=True)
     return run
 
 

@@ -422,8 +422,9 @@ def signal_explorer(num_layers: int = 12) -> Explorer:
 
 
 class ArmSummary(NamedTuple):
-    """One arm of one setting over its seeds: final accuracies on the evaluation gaps (by seed), their
-    mean, min and max, and the final training losses (by seed)."""
+    """One arm of one setting over its seeds.  ``accuracies`` and ``losses``: the final accuracy on the
+    evaluation gaps and the final training loss of every run that finished (by seed); ``mean``, ``low``,
+    ``high`` over those (NaN when none finished); ``diverged``: ``(seed, step)`` of every run that diverged."""
 
     arm: str
     accuracies: tuple[float, ...]
@@ -431,14 +432,17 @@ class ArmSummary(NamedTuple):
     low: float
     high: float
     losses: tuple[float, ...]
+    diverged: tuple[tuple[int, int], ...]
 
 
 @dataclass
 class AblationResults:
     """``data/results/encoder_ablation.json``: ``settings`` (what the runs shared, the machine, the
     command) and ``runs`` (one dict per run: ``setting``, ``arm``, ``seed``, ``config``, ``curve``,
-    ``accuracy``, ``final_loss``, ``distance_before``/``distance_after`` (N, nhead) over all queries,
-    ``gap_distance_before``/``gap_distance_after`` at the gaps, ``layer_difference``, ``seconds``)."""
+    ``losses``, ``diverged_at`` (the step at which a loss or a parameter became NaN or infinite, else None),
+    ``accuracy`` and ``final_loss`` (None for a diverged run), ``distance_before``/``distance_after``
+    (N, nhead) over all queries, ``gap_distance_before``/``gap_distance_after`` at the gaps,
+    ``layer_difference``, ``seconds``)."""
 
     settings: dict
     runs: list[dict]
@@ -458,18 +462,30 @@ class AblationResults:
         runs = self.select(setting=setting, arm=arm)
         if not runs:
             raise KeyError(f"no runs for setting={setting!r}, arm={arm!r}; arms: {', '.join(self.arms(setting))}")
-        accuracies = tuple(float(run["accuracy"]) for run in runs)
-        return ArmSummary(arm, accuracies, statistics.fmean(accuracies), min(accuracies), max(accuracies),
-                          tuple(float(run["final_loss"]) for run in runs))
+        finished = [run for run in runs if run.get("diverged_at") is None]
+        accuracies = tuple(float(run["accuracy"]) for run in finished)
+        nan = float("nan")
+        return ArmSummary(
+            arm, accuracies, statistics.fmean(accuracies) if accuracies else nan,
+            min(accuracies, default=nan), max(accuracies, default=nan),
+            tuple(float(run["final_loss"]) for run in finished),
+            tuple((run["seed"], run["diverged_at"]) for run in runs if run.get("diverged_at") is not None),
+        )
 
     def table(self, setting: str) -> str:
-        """The setting's arms as aligned text: accuracy mean, min–max and per seed; final training loss."""
-        lines = [f"{'arm':15s} {'accuracy mean':>13s}  {'min–max':>11s}  {'per seed':20s}  final training loss"]
+        """The setting's arms as aligned text: accuracy mean and min–max, and per seed the accuracy (or the
+        step where the run diverged) and the final training loss."""
+        lines = [f"{'arm':14s} {'accuracy mean':>13s}  {'min–max':>11s}   per seed: accuracy (final training loss)"]
         for arm in self.arms(setting):
             s = self.summary(setting, arm)
-            lines.append(f"{arm:15s} {s.mean:13.3f}  {s.low:.3f}–{s.high:.3f}  "
-                         f"{' '.join(f'{a:.3f}' for a in s.accuracies):20s}  "
-                         + " ".join(f"{loss:.3f}" for loss in s.losses))
+            cells = []
+            for run in self.select(setting=setting, arm=arm):
+                if run.get("diverged_at") is None:
+                    cells.append(f"{run['accuracy']:.3f} ({run['final_loss']:.3f})")
+                else:
+                    cells.append(f"diverged at step {run['diverged_at']}")
+            spread = f"{s.low:.3f}–{s.high:.3f}" if s.accuracies else "–"
+            lines.append(f"{arm:14s} {s.mean:13.3f}  {spread:>11s}   " + ", ".join(cells))
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -486,7 +502,7 @@ def load_ablation(path: str | Path | None = None) -> AblationResults:
     if missing:
         raise ValueError(f"{path}: not an encoder-ablation result file (missing {sorted(missing)})")
     for k, run in enumerate(data["runs"]):
-        absent = {"setting", "arm", "seed", "config", "curve", "accuracy", "final_loss"} - set(run)
+        absent = {"setting", "arm", "seed", "config", "curve", "accuracy", "final_loss", "diverged_at"} - set(run)
         if absent:
             raise ValueError(f"{path}: run {k} lacks {sorted(absent)}")
         if run["arm"] not in ARMS:
@@ -499,7 +515,7 @@ ARM_COLORS = {"pre-norm": "C0", "post-norm": "C1", "no residual": "C3", "no laye
 
 def plot_ablation_curves(fig: plt.Figure, results: AblationResults, baselines: dict[str, float] | None = None) -> None:
     """Accuracy on the evaluation gaps against training steps, one panel per setting, one thin line per
-    seed, one colour per arm; the count baselines as horizontal lines."""
+    seed, one colour per arm (a cross where a run diverged); the count baselines as horizontal lines."""
     names = results.setting_names
     axes = fig.subplots(1, len(names), sharey=True, squeeze=False)[0]
     for ax, setting in zip(axes, names, strict=True):
@@ -507,16 +523,25 @@ def plot_ablation_curves(fig: plt.Figure, results: AblationResults, baselines: d
             for k, run in enumerate(results.select(setting=setting, arm=arm)):
                 steps = [point["step"] for point in run["curve"]]
                 accuracy = [point["accuracy"] for point in run["curve"]]
-                ax.plot(steps, accuracy, color=ARM_COLORS.get(arm, "k"), lw=1.2, alpha=0.85,
+                color = ARM_COLORS.get(arm, "k")
+                ax.plot(steps, accuracy, color=color, lw=1.2, alpha=0.85, marker="." if len(steps) < 2 else None,
                         label=arm if k == 0 else None)
+                if run.get("diverged_at") is not None:  # a cross on the step axis where the run diverged
+                    ax.plot([run["diverged_at"]], [0.03], "x", color=color, ms=9, mew=2, clip_on=False,
+                            transform=ax.get_xaxis_transform(), label=f"{arm}: diverged at this step")
         for k, (name, value) in enumerate((baselines or {}).items()):
             ax.axhline(value, color="k", lw=0.8, ls=[":", "--", "-.", "-"][k % 4], alpha=0.6, label=f"count: {name}")
         ax.set_xlabel("training step")
         ax.set_title(results.settings["settings"][setting]["title"], fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("accuracy at the gaps (validation)")
-    axes[-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    axes[0].set_ylabel("accuracy at the validation gaps")
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
 
 
 # --------------------------------------------------------------------------------------------------

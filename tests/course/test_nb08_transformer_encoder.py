@@ -175,11 +175,15 @@ def test_signal_explorer_and_stack_signals() -> None:
 
 def _fake_results(path) -> None:
     runs = []
-    for arm in ("pre-norm", "no residual"):
+    for arm in ("pre-norm", "no residual", "no layer norm"):
         for seed in (0, 1):
             accuracy = 0.4 + 0.01 * seed if arm == "pre-norm" else 0.19
-            runs.append({"setting": "2 layers", "arm": arm, "seed": seed, "config": {}, "accuracy": accuracy,
-                         "final_loss": 2.0, "curve": [{"step": 10, "train_loss": 2.5, "accuracy": accuracy}]})
+            run = {"setting": "2 layers", "arm": arm, "seed": seed, "config": {}, "accuracy": accuracy,
+                   "final_loss": 2.0, "diverged_at": None,
+                   "curve": [{"step": 10, "train_loss": 2.5, "accuracy": accuracy}]}
+            if arm == "no layer norm" and seed == 1:
+                run.update(accuracy=None, final_loss=None, diverged_at=7, curve=[])
+            runs.append(run)
     settings = {"settings": {"2 layers": {"title": "2 layers"}}}
     path.write_text(json.dumps({"settings": settings, "runs": runs}))
 
@@ -188,11 +192,15 @@ def test_load_ablation_reads_summarises_and_refuses(tmp_path) -> None:
     path = tmp_path / "ablation.json"
     _fake_results(path)
     results = nb08.load_ablation(path)
-    assert results.setting_names == ["2 layers"] and results.arms("2 layers") == ["pre-norm", "no residual"]
+    assert results.setting_names == ["2 layers"]
+    assert results.arms("2 layers") == ["pre-norm", "no residual", "no layer norm"]
     summary = results.summary("2 layers", "pre-norm")
-    assert summary.accuracies == pytest.approx((0.4, 0.41)) and summary.low == 0.4
+    assert summary.accuracies == pytest.approx((0.4, 0.41)) and summary.low == 0.4 and not summary.diverged
     assert summary.mean == pytest.approx(0.405)
-    assert "no residual" in results.table("2 layers")
+    broken = results.summary("2 layers", "no layer norm")
+    assert broken.accuracies == (0.19,) and broken.diverged == ((1, 7),)
+    table = results.table("2 layers")
+    assert "no residual" in table and "diverged at step 7" in table
     with pytest.raises(KeyError, match="no runs"):
         results.summary("2 layers", "neither")
     fig = plt.figure()
@@ -204,7 +212,8 @@ def test_load_ablation_reads_summarises_and_refuses(tmp_path) -> None:
     with pytest.raises(ValueError, match="missing"):
         nb08.load_ablation(path)
     path.write_text(json.dumps({"settings": {}, "runs": [{"setting": "x", "arm": "nope", "seed": 0, "config": {},
-                                                         "curve": [], "accuracy": 0, "final_loss": 0}]}))
+                                                         "curve": [], "accuracy": 0, "final_loss": 0,
+                                                         "diverged_at": None}]}))
     with pytest.raises(ValueError, match="unknown arm"):
         nb08.load_ablation(path)
 
@@ -213,7 +222,8 @@ def test_the_shipped_result_file_has_every_setting() -> None:
     if not nb08.RESULTS_PATH.exists():
         pytest.skip("the result file is made by bench/encoder_ablation.py")
     results = nb08.load_ablation()
-    assert {"2 layers", "2 layers, lr 0.01", "6 layers"} <= set(results.setting_names)
+    assert set(results.setting_names) == {"2 layers", "2 layers, lr 0.01", "6 layers", "12 layers",
+                                          "12 layers, lr 0.005"}
     assert set(results.arms("2 layers")) == set(ARMS)
     run = results.select(setting="2 layers", arm="pre-norm")[0]
     assert run["seed"] == 0 and MaskedCharConfig(**run["config"]).with_arm("pre-norm") == MaskedCharConfig()
