@@ -24,7 +24,8 @@ help:
 	@echo "make lab        install into .venv (first time only) and open JupyterLab on the course"
 	@echo "make test       install the same way and run every test, notebooks included (nbval strict)"
 	@echo "make browser    only the browser tests: the widgets in JupyterLab under headless Chromium"
-	@echo "make notebooks  re-execute every notebook in place (refresh stored outputs)"
+	@echo "make notebooks  re-execute every notebook in place (refresh stored outputs); NB=notebooks/02_rnn.ipynb for one;"
+	@echo "                a notebook with uncommitted edits is refused unless FORCE=1"
 	@echo "make bench      run the speed/result benchmarks under bench/"
 	@echo "make lint       ruff over seqlib, tests and bench"
 	@echo "make clean      remove .venv and caches"
@@ -79,7 +80,7 @@ browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser
 
 notebooks: $(STAMP)
-	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
+	$(BIN)/python tools/run_notebooks.py $(if $(FORCE),--force,) $(or $(NB),notebooks/*.ipynb)
 
 # the speed comparisons; bench/charlm_budget.py (5 min) and bench/recall_task.py (13 min) are run by hand
 bench: $(STAMP)
