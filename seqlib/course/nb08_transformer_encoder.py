@@ -263,7 +263,7 @@ def plot_attention_map(ax: plt.Axes, weights: Tensor, labels: str, title: str, g
 def plot_attention_heads(fig: plt.Figure, weights: Tensor, labels: str, title: str, gap: int | None = None) -> None:
     """Every layer's and head's map, (N, nhead, T, T): one row per layer, one column per head, one colour bar."""
     num_layers, nhead = weights.shape[:2]
-    axes = fig.subplots(num_layers, nhead, squeeze=False)
+    axes = fig.subplots(num_layers, nhead, squeeze=False, gridspec_kw={"hspace": 0.45, "wspace": 0.3})
     image = None
     for layer in range(num_layers):
         for head in range(nhead):
@@ -287,7 +287,7 @@ def plot_head_distances(ax: plt.Axes, before: Tensor, after: Tensor, uniform: fl
     ax.set_xlabel("head (L = layer, H = head)")
     ax.set_ylabel("mean |i − j| under α (positions)")
     ax.set_title("How far each head looks, averaged over every query of the evaluation windows", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def attention_explorer(
