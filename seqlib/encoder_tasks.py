@@ -450,6 +450,9 @@ def train_masked_encoder(
     cross-entropy at the hidden characters; :func:`seqlib.train.train` does the rest (Adam, cosine
     schedule, clipping).  With ``eval_batch``, every ``eval_every`` steps (default: at the end only)
     the record holds ``{"accuracy": masked_accuracy(model, eval_batch)}``.
+
+    Raises :class:`seqlib.train.TrainingDiverged` (with the run so far in its ``.result``) when a loss or a
+    parameter becomes NaN or infinite, as every trainer of seqlib does.
     """
     if not isinstance(model, MaskedCharEncoder):
         raise ValueError(f"model must be a MaskedCharEncoder, got {type(model).__name__}")
