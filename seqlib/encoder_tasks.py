@@ -27,7 +27,7 @@ blocked from attention: the mask token is an ordinary input).
   :func:`attention_by_offset` (the mean weight a head puts at each offset ``j - i``).
 
 Shape legend: B batch (windows), T window length, V vocabulary size (characters; the mask token is
-id V), d ``d_model``, N hidden characters.
+id V), d ``d_model``, N_gap hidden characters (N alone, in the course, counts layers).
 """
 
 from __future__ import annotations
@@ -473,7 +473,7 @@ def train_masked_encoder(
 
 @torch.no_grad()
 def masked_predictions(model: MaskedCharEncoder, batch: MaskedBatch, chunk: int = 1024) -> Tensor:
-    """The model's most likely character at every hidden position, (N,) in row-major order."""
+    """The model's most likely character at every hidden position, (N_gap,) in row-major order."""
     was_training = model.training
     model.eval()
     predictions = []
@@ -525,16 +525,16 @@ def fit_count_baselines(corpus: Tensor, vocab_size: int) -> CountBaselines:
 
 
 def baseline_predictions(counts: CountBaselines, batch: MaskedBatch) -> dict[str, Tensor]:
-    """Each count baseline's guess (N,) at the hidden positions of ``batch`` (row-major order).
+    """Each count baseline's guess (N_gap,) at the hidden positions of ``batch`` (row-major order).
 
     Every hidden character must have visible neighbours on both sides (as :func:`one_gap_per_window`
     makes them).  Ties go to the lowest id (the most frequent character of the vocabulary).
     """
-    rows, cols = batch.hidden.nonzero(as_tuple=True)  # (N,), (N,)
+    rows, cols = batch.hidden.nonzero(as_tuple=True)  # (N_gap,), (N_gap,)
     T = batch.inputs.shape[1]
     if len(rows) and (int(cols.min()) < 1 or int(cols.max()) > T - 2):
         raise ValueError("every hidden character needs a neighbour on each side (none at position 0 or T-1)")
-    left, right = batch.inputs[rows, cols - 1], batch.inputs[rows, cols + 1]  # (N,)
+    left, right = batch.inputs[rows, cols - 1], batch.inputs[rows, cols + 1]  # (N_gap,)
     V = counts.unigram.shape[0]
     if len(rows) and (int(left.max()) >= V or int(right.max()) >= V):
         raise ValueError("a hidden character's neighbour is hidden too: the count baselines need both visible")

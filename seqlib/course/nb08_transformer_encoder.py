@@ -126,7 +126,7 @@ def show_window(ids: Tensor, vocab: Vocab, mask_id: int) -> str:
 
 def baseline_accuracies(data: TaskData) -> dict[str, float]:
     """Each count baseline's share of the evaluation gaps filled in right (see ``seqlib.encoder_tasks.BASELINES``)."""
-    truth = data.eval_batch.targets[data.eval_batch.hidden]  # (N,)
+    truth = data.eval_batch.targets[data.eval_batch.hidden]  # (N_gap,) the hidden characters
     guesses = baseline_predictions(data.counts, data.eval_batch)
     return {name: float((guesses[name] == truth).double().mean()) for name in BASELINES}
 
